@@ -1,0 +1,1 @@
+//! The executor (placeholder while the isolate layer is brought up).
