@@ -25,6 +25,10 @@ pub use bundle::{BundleHash, ModuleSource, RuntimeBundle};
 pub use bytecode::{BYTECODE_CACHE_BYTES_MAX_DEFAULT, BytecodeCache};
 pub use cancel::CancelToken;
 pub use error::{ErrorCode, RuntimeError};
+pub use executor::{
+    ExecutorConfig, ExecutorStats, QUEUED_TOTAL_MAX_DEFAULT, RuntimeExecutor, TenantStats,
+    WARM_ISOLATES_PER_WORKER_MAX_DEFAULT, WORKERS_DEFAULT,
+};
 
 pub use grants::{GrantFamily, RuntimeGrants};
 pub use host::{FetchRequest, HostBridge, HostCall, HostCallContext, HostError, HostFuture, NoHost};

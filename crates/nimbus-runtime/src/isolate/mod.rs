@@ -6,6 +6,7 @@
 //! stopped by a limit (deadline, cancellation, budget, heap, stack) is *poisoned* and is never
 //! reused: the code may have been cut off at any instruction.
 
+mod allocator;
 mod blocker;
 mod driver;
 mod env_natives;
@@ -104,10 +105,10 @@ impl Isolate {
         limits: &RuntimeLimits,
         cache: BytecodeCache,
     ) -> Result<Self, RuntimeError> {
-        let runtime = Runtime::new().map_err(engine_error)?;
-        runtime.set_memory_limit(limits.heap_bytes());
-        runtime.set_max_stack_size(limits.stack_bytes_max);
         let interrupt = Arc::new(Interrupt::default());
+        let allocator = allocator::LimitedAllocator::new(limits.heap_bytes(), interrupt.clone());
+        let runtime = Runtime::new_with_alloc(allocator).map_err(engine_error)?;
+        runtime.set_max_stack_size(limits.stack_bytes_max);
         let handler_flag = interrupt.clone();
         runtime.set_interrupt_handler(Some(Box::new(move || handler_flag.should_stop())));
         let loader_source: SharedLoaderSource = Rc::new(RefCell::new(Some(loader::LoaderSource {
@@ -154,6 +155,11 @@ impl Isolate {
         !self.poisoned
     }
 
+    /// The limits the isolate was built under.
+    pub fn limits(&self) -> &RuntimeLimits {
+        &self.limits
+    }
+
     /// Invocations served so far.
     pub fn invocations(&self) -> u64 {
         self.invocations
@@ -177,6 +183,16 @@ impl Isolate {
         watchdog: &Watchdog,
     ) -> Result<InvocationOutcome, RuntimeError> {
         request.bundle.verify()?;
+        self.invoke_verified(request, blocker, watchdog)
+    }
+
+    /// Runs one invocation whose bundle the caller has just verified.
+    pub(crate) fn invoke_verified(
+        &mut self,
+        request: &InvocationRequest,
+        blocker: &Blocker,
+        watchdog: &Watchdog,
+    ) -> Result<InvocationOutcome, RuntimeError> {
         if request.bundle.expected_hash() != self.bundle_hash || request.tenant != self.tenant {
             return Err(RuntimeError::internal(
                 "isolate was offered an invocation of another tenant or bundle",

@@ -38,6 +38,7 @@ pub(crate) enum InterruptReason {
     Deadline = 1,
     Cancelled = 2,
     HostCallBudget = 3,
+    OutOfMemory = 4,
 }
 
 /// The flag the QuickJS interrupt handler polls.
@@ -58,6 +59,7 @@ impl Interrupt {
             1 => Some(InterruptReason::Deadline),
             2 => Some(InterruptReason::Cancelled),
             3 => Some(InterruptReason::HostCallBudget),
+            4 => Some(InterruptReason::OutOfMemory),
             _ => None,
         }
     }
@@ -98,6 +100,14 @@ impl Interrupt {
             InterruptReason::Cancelled => RuntimeError::new(
                 ErrorCode::Cancelled,
                 "function execution was cancelled by the caller".to_owned(),
+            ),
+            InterruptReason::OutOfMemory => RuntimeError::new(
+                ErrorCode::OutOfMemory,
+                format!(
+                    "function ran out of memory: it exceeded the {} MiB heap limit and was \
+                     stopped; use less memory per call (stream or paginate large data)",
+                    limits.heap_mib
+                ),
             ),
             InterruptReason::HostCallBudget => RuntimeError::new(
                 ErrorCode::HostCallBudget,

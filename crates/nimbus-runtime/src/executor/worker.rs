@@ -1,0 +1,124 @@
+//! A worker thread: takes jobs from admission, runs them in its pool, answers the caller.
+//!
+//! Each job arms a hard deadline (wall-clock limit + grace) on the watchdog. If it fires, the
+//! worker is stuck in a native call the interrupt cannot reach: the watchdog answers the caller,
+//! releases the tenant's admission slot and starts a replacement worker; the stuck thread exits
+//! as soon as the call returns, dropping its isolates on its own thread.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use crate::error::{ErrorCode, RuntimeError};
+use crate::executor::pool::WorkerPool;
+use crate::executor::{Job, Responder, Shared, WORKER_STACK_BYTES};
+use crate::invocation::{InvocationOutcome, TenantId};
+use crate::isolate::Blocker;
+
+/// The caller-facing half of a running job, shared with the hard-deadline callback.
+struct InFlight {
+    responder: Mutex<Option<Responder>>,
+    released: AtomicBool,
+    tenant: TenantId,
+}
+
+/// Starts one worker thread.
+pub(crate) fn spawn(shared: Arc<Shared>) {
+    let id = shared.next_worker_id.fetch_add(1, Ordering::SeqCst);
+    shared.workers_live.fetch_add(1, Ordering::SeqCst);
+    let spawned = std::thread::Builder::new()
+        .name(format!("nimbus-worker-{id}"))
+        .stack_size(WORKER_STACK_BYTES)
+        .spawn({
+            let shared = shared.clone();
+            move || run(shared)
+        });
+    if let Err(error) = spawned {
+        shared.workers_live.fetch_sub(1, Ordering::SeqCst);
+        tracing::error!(%error, "could not start a runtime worker thread");
+    }
+}
+
+fn run(shared: Arc<Shared>) {
+    let blocker = Blocker::from_handle(shared.config.tokio_handle.clone());
+    let mut pool = WorkerPool::new(shared.config.warm_isolates_per_worker_max, shared.cache.clone());
+    let quarantined = Arc::new(AtomicBool::new(false));
+    while let Some(Job { request, responder }) = next_job(&shared) {
+        let in_flight = Arc::new(InFlight {
+            responder: Mutex::new(Some(responder)),
+            released: AtomicBool::new(false),
+            tenant: request.tenant.clone(),
+        });
+        let limits = request.policy.limits();
+        let hard_deadline = Instant::now() + limits.wall_timeout + limits.hard_deadline_grace;
+        let guard = {
+            let (shared, in_flight, quarantined) =
+                (shared.clone(), in_flight.clone(), quarantined.clone());
+            shared.clone().watchdog.arm(hard_deadline, move || {
+                quarantine(&shared, &in_flight, &quarantined);
+            })
+        };
+        let result = if request.cancel.is_cancelled() {
+            Err(RuntimeError::new(ErrorCode::Cancelled, "the call was cancelled before it ran"))
+        } else {
+            pool.run(&request, &blocker, &shared.watchdog)
+        };
+        drop(guard);
+        if quarantined.load(Ordering::SeqCst) {
+            // The watchdog already answered the caller and started a replacement.
+            return;
+        }
+        finish(&shared, &in_flight, result);
+    }
+    shared.workers_live.fetch_sub(1, Ordering::SeqCst);
+}
+
+fn next_job(shared: &Shared) -> Option<Job> {
+    let mut admission = shared.admission.lock();
+    loop {
+        if shared.shutting_down.load(Ordering::SeqCst) {
+            return None;
+        }
+        if let Some(job) = admission.next_job() {
+            return Some(job);
+        }
+        shared.work_ready.wait(&mut admission);
+    }
+}
+
+fn finish(shared: &Shared, in_flight: &InFlight, result: Result<InvocationOutcome, RuntimeError>) {
+    if in_flight.released.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    if let Some(responder) = in_flight.responder.lock().take() {
+        let _ = responder.send(result);
+    }
+    shared.completed_total.fetch_add(1, Ordering::SeqCst);
+    if shared.admission.lock().complete(&in_flight.tenant) {
+        shared.work_ready.notify_one();
+    }
+}
+
+fn quarantine(shared: &Arc<Shared>, in_flight: &InFlight, quarantined: &AtomicBool) {
+    if quarantined.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    shared.quarantined_total.fetch_add(1, Ordering::SeqCst);
+    shared.workers_live.fetch_sub(1, Ordering::SeqCst);
+    tracing::warn!(tenant = %in_flight.tenant, "worker overran its hard deadline; quarantined");
+    finish(
+        shared,
+        in_flight,
+        Err(RuntimeError::new(
+            ErrorCode::WorkerQuarantined,
+            "function execution timed out inside a native operation that cannot be interrupted \
+             (for example sorting a huge array) and was abandoned; its worker was replaced. \
+             Do less work per call.",
+        )),
+    );
+    if !shared.shutting_down.load(Ordering::SeqCst) {
+        spawn(shared.clone());
+    }
+}
