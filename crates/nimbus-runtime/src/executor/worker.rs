@@ -92,12 +92,14 @@ fn finish(shared: &Shared, in_flight: &InFlight, result: Result<InvocationOutcom
     if in_flight.released.swap(true, Ordering::SeqCst) {
         return;
     }
-    if let Some(responder) = in_flight.responder.lock().take() {
-        let _ = responder.send(result);
-    }
+    // Counters and admission are settled before the caller hears back, so a caller that
+    // awaited its result observes consistent stats.
     shared.completed_total.fetch_add(1, Ordering::SeqCst);
     if shared.admission.lock().complete(&in_flight.tenant) {
         shared.work_ready.notify_one();
+    }
+    if let Some(responder) = in_flight.responder.lock().take() {
+        let _ = responder.send(result);
     }
 }
 

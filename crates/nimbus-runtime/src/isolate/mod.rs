@@ -41,9 +41,13 @@ use crate::watchdog::Watchdog;
 
 const PRELUDE_SOURCE: &str = include_str!("prelude.js");
 const PRELUDE_NAME: &str = "nimbus:prelude";
+const WEB_SOURCE: &str = include_str!("web.js");
+const WEB_NAME: &str = "nimbus:web";
 
 /// Prelude bytecode, compiled by the first isolate of the process.
 static PRELUDE_BYTECODE: OnceLock<Vec<u8>> = OnceLock::new();
+/// Web-globals bytecode, compiled the first time any isolate needs it.
+static WEB_BYTECODE: OnceLock<Vec<u8>> = OnceLock::new();
 
 /// Memory an isolate's QuickJS runtime holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,24 +316,40 @@ fn install_globals<'js>(
     host_natives::install(ctx, &natives, state, interrupt)?;
     env_natives::install(ctx, &natives, state)?;
     web_natives::install(ctx, &natives)?;
+    natives.set(
+        "loadWeb",
+        Function::new(ctx.clone(), |ctx: Ctx<'js>| -> rquickjs::Result<()> {
+            let module = builtin_module(&ctx, WEB_NAME, WEB_SOURCE, &WEB_BYTECODE)?;
+            let (_module, promise) = module.eval()?;
+            promise.finish::<()>()
+        })?,
+    )?;
     ctx.globals().set("__nimbus_natives", natives)?;
-    let module = match PRELUDE_BYTECODE.get() {
-        // SAFETY: the bytecode was written by `Module::write` in this process from the prelude
-        // source compiled into the binary.
-        Some(bytecode) => unsafe { Module::load(ctx.clone(), bytecode)? },
-        None => {
-            let module = Module::declare(ctx.clone(), PRELUDE_NAME, PRELUDE_SOURCE)?;
-            if let Ok(bytecode) = module.write(WriteOptions::default()) {
-                let _ = PRELUDE_BYTECODE.set(bytecode);
-            }
-            module
-        }
-    };
+    let module = builtin_module(ctx, PRELUDE_NAME, PRELUDE_SOURCE, &PRELUDE_BYTECODE)?;
     let (module, promise) = module.eval()?;
     while ctx.execute_pending_job() {}
     promise.finish::<()>()?;
     let reset: Function = module.get("reset")?;
     Ok(Persistent::save(ctx, reset))
+}
+
+/// Declares one of the runtime's own modules, from bytecode compiled once per process.
+fn builtin_module<'js>(
+    ctx: &Ctx<'js>,
+    name: &str,
+    source: &str,
+    bytecode: &OnceLock<Vec<u8>>,
+) -> rquickjs::Result<Module<'js, rquickjs::module::Declared>> {
+    if let Some(bytes) = bytecode.get() {
+        // SAFETY: the bytecode was written by `Module::write` in this process, from source
+        // compiled into the binary.
+        return unsafe { Module::load(ctx.clone(), bytes) };
+    }
+    let module = Module::declare(ctx.clone(), name, source)?;
+    if let Ok(bytes) = module.write(WriteOptions::default()) {
+        let _ = bytecode.set(bytes);
+    }
+    Ok(module)
 }
 
 /// Imports a bundle module (evaluating its top-level code once per isolate) and returns its
