@@ -14,7 +14,8 @@ use nimbus_runtime::{
     Watchdog,
 };
 
-const TINY: &str = "export function handler(args) { return JSON.stringify({ ok: true, n: args.length }); }";
+const TINY: &str =
+    "export function handler(args) { return JSON.stringify({ ok: true, n: args.length }); }";
 
 /// A synthetic ~100 KB module shaped like bundled library code: many small functions, classes
 /// and object literals, with one exported handler.
@@ -49,7 +50,10 @@ fn request(bundle: &RuntimeBundle, policy: &Arc<RuntimePolicy>) -> InvocationReq
             args: vec!["[{}]".into()],
             returns: ReturnEncoding::JsonText,
         },
-        mode: ExecutionMode::Deterministic { seed: 1, now_ms: 0.0 },
+        mode: ExecutionMode::Deterministic {
+            seed: 1,
+            now_ms: 0.0,
+        },
         auth: InvocationAuth::System,
         request_id: "bench".into(),
         cancel: CancelToken::new(),
@@ -69,13 +73,23 @@ fn median_and_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
     (p50, p99)
 }
 
-fn fresh(env: &Env, bundle: &RuntimeBundle, cache: &BytecodeCache, iterations: usize) -> (Duration, Duration) {
+fn fresh(
+    env: &Env,
+    bundle: &RuntimeBundle,
+    cache: &BytecodeCache,
+    iterations: usize,
+) -> (Duration, Duration) {
     let req = request(bundle, &env.policy);
     let mut samples = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let start = Instant::now();
-        let mut isolate =
-            Isolate::new(req.tenant.clone(), bundle, env.policy.limits(), cache.clone()).unwrap();
+        let mut isolate = Isolate::new(
+            req.tenant.clone(),
+            bundle,
+            env.policy.limits(),
+            cache.clone(),
+        )
+        .unwrap();
         isolate.invoke(&req, &env.blocker, &env.watchdog).unwrap();
         drop(isolate);
         samples.push(start.elapsed());
@@ -90,7 +104,8 @@ fn fresh_from_source(env: &Env, bundle: &RuntimeBundle, iterations: usize) -> (D
         // A new cache per call: every module is compiled from source.
         let cache = BytecodeCache::default();
         let start = Instant::now();
-        let mut isolate = Isolate::new(req.tenant.clone(), bundle, env.policy.limits(), cache).unwrap();
+        let mut isolate =
+            Isolate::new(req.tenant.clone(), bundle, env.policy.limits(), cache).unwrap();
         isolate.invoke(&req, &env.blocker, &env.watchdog).unwrap();
         drop(isolate);
         samples.push(start.elapsed());
@@ -100,8 +115,13 @@ fn fresh_from_source(env: &Env, bundle: &RuntimeBundle, iterations: usize) -> (D
 
 fn warm(env: &Env, bundle: &RuntimeBundle, iterations: usize) -> (Duration, Duration) {
     let req = request(bundle, &env.policy);
-    let mut isolate =
-        Isolate::new(req.tenant.clone(), bundle, env.policy.limits(), BytecodeCache::default()).unwrap();
+    let mut isolate = Isolate::new(
+        req.tenant.clone(),
+        bundle,
+        env.policy.limits(),
+        BytecodeCache::default(),
+    )
+    .unwrap();
     isolate.invoke(&req, &env.blocker, &env.watchdog).unwrap();
     let mut samples = Vec::with_capacity(iterations);
     for _ in 0..iterations {
@@ -114,7 +134,11 @@ fn warm(env: &Env, bundle: &RuntimeBundle, iterations: usize) -> (Duration, Dura
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
@@ -124,20 +148,33 @@ fn memory_per_isolate(env: &Env, bundle: &RuntimeBundle, count: usize) -> (u64, 
     let req = request(bundle, &env.policy);
     let cache = BytecodeCache::default();
     // Warm the cache and the allocator first so they are not counted.
-    let mut warmup =
-        Isolate::new(req.tenant.clone(), bundle, env.policy.limits(), cache.clone()).unwrap();
+    let mut warmup = Isolate::new(
+        req.tenant.clone(),
+        bundle,
+        env.policy.limits(),
+        cache.clone(),
+    )
+    .unwrap();
     warmup.invoke(&req, &env.blocker, &env.watchdog).unwrap();
     let before = rss_bytes();
     let mut live = Vec::with_capacity(count);
     for _ in 0..count {
-        let mut isolate =
-            Isolate::new(req.tenant.clone(), bundle, env.policy.limits(), cache.clone()).unwrap();
+        let mut isolate = Isolate::new(
+            req.tenant.clone(),
+            bundle,
+            env.policy.limits(),
+            cache.clone(),
+        )
+        .unwrap();
         isolate.invoke(&req, &env.blocker, &env.watchdog).unwrap();
         live.push(isolate);
     }
     let after = rss_bytes();
     let quickjs: u64 = live.iter().map(|i| i.memory().malloc_bytes).sum();
-    ((after.saturating_sub(before)) / count as u64, quickjs / count as u64)
+    (
+        (after.saturating_sub(before)) / count as u64,
+        quickjs / count as u64,
+    )
 }
 
 fn us(d: Duration) -> String {
@@ -159,14 +196,27 @@ fn main() {
     let n_big = if quick { 20 } else { 200 };
 
     let rows = [
-        ("fresh isolate, tiny handler (bytecode cached)", fresh(&env, &tiny, &cache, n)),
+        (
+            "fresh isolate, tiny handler (bytecode cached)",
+            fresh(&env, &tiny, &cache, n),
+        ),
         ("warm isolate, tiny handler", warm(&env, &tiny, n * 5)),
-        ("fresh isolate, 100 KB bundle, from source", fresh_from_source(&env, &big, n_big)),
-        ("fresh isolate, 100 KB bundle, from bytecode", fresh(&env, &big, &cache, n_big)),
+        (
+            "fresh isolate, 100 KB bundle, from source",
+            fresh_from_source(&env, &big, n_big),
+        ),
+        (
+            "fresh isolate, 100 KB bundle, from bytecode",
+            fresh(&env, &big, &cache, n_big),
+        ),
         ("warm isolate, 100 KB bundle", warm(&env, &big, n * 5)),
     ];
     println!("## nimbus-runtime isolate benchmark\n");
-    println!("bundle sizes: tiny {} B, big {} B\n", tiny.source_bytes(), big.source_bytes());
+    println!(
+        "bundle sizes: tiny {} B, big {} B\n",
+        tiny.source_bytes(),
+        big.source_bytes()
+    );
     println!("| workload | p50 | p99 |");
     println!("|---|---|---|");
     for (name, (p50, p99)) in rows {

@@ -63,8 +63,14 @@ impl RuntimeBundle {
     /// Builds a bundle that must hash to `expected`. Nothing is checked here: the check happens
     /// before each invocation.
     pub fn new(modules: Vec<ModuleSource>, expected: BundleHash) -> Self {
-        let modules = modules.into_iter().map(|m| (normalize_path(&m.path), m.source)).collect();
-        Self { modules: Arc::new(modules), expected }
+        let modules = modules
+            .into_iter()
+            .map(|m| (normalize_path(&m.path), m.source))
+            .collect();
+        Self {
+            modules: Arc::new(modules),
+            expected,
+        }
     }
 
     /// Builds a bundle and records its current hash as the expected one (what a deploy does).
@@ -79,7 +85,10 @@ impl RuntimeBundle {
         Self::sealed(
             sources
                 .into_iter()
-                .map(|(path, source)| ModuleSource { path: path.into(), source: source.into() })
+                .map(|(path, source)| ModuleSource {
+                    path: path.into(),
+                    source: source.into(),
+                })
                 .collect(),
         )
     }
@@ -149,7 +158,9 @@ pub(crate) fn module_hash(path: &str, source: &str) -> BundleHash {
 
 /// Bundle paths never start with `/` or `./`.
 pub(crate) fn normalize_path(path: &str) -> String {
-    path.trim_start_matches("./").trim_start_matches('/').to_owned()
+    path.trim_start_matches("./")
+        .trim_start_matches('/')
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -161,7 +172,10 @@ mod tests {
         let bundle = RuntimeBundle::from_sources([("a.js", "export const x = 1;")]);
         assert!(bundle.verify().is_ok());
         let tampered = RuntimeBundle::new(
-            vec![ModuleSource { path: "a.js".into(), source: "export const x = 2;".into() }],
+            vec![ModuleSource {
+                path: "a.js".into(),
+                source: "export const x = 2;".into(),
+            }],
             bundle.expected_hash(),
         );
         let err = tampered.verify().unwrap_err();

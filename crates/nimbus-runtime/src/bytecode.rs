@@ -71,7 +71,9 @@ impl BytecodeCache {
             return;
         }
         while inner.bytes + bytecode.len() > inner.bytes_max {
-            let Some(oldest) = inner.order.pop_front() else { break };
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
             if let Some(evicted) = inner.entries.remove(&oldest) {
                 inner.bytes -= evicted.len();
             }

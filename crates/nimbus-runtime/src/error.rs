@@ -86,7 +86,12 @@ pub struct RuntimeError {
 impl RuntimeError {
     /// Builds an error with no stack or data.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), stack: None, data: None }
+        Self {
+            code,
+            message: message.into(),
+            stack: None,
+            data: None,
+        }
     }
 
     /// An internal (platform) error.

@@ -69,7 +69,9 @@ impl RuntimeGrants {
 
     /// Every family granted.
     pub fn all() -> Self {
-        Self { families: GrantFamily::ALL.into_iter().collect() }
+        Self {
+            families: GrantFamily::ALL.into_iter().collect(),
+        }
     }
 
     /// Adds one family.

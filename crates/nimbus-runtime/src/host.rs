@@ -82,12 +82,17 @@ impl HostCall {
 fn syscall_family(op: &str) -> GrantFamily {
     let op = op.strip_prefix("1.0/").unwrap_or(op);
     match op {
-        "actions/query" | "actions/mutation" | "actions/action" | "runUdf"
+        "actions/query"
+        | "actions/mutation"
+        | "actions/action"
+        | "runUdf"
         | "createFunctionHandle" => GrantFamily::Functions,
         "schedule" | "cancel_job" | "actions/schedule" | "actions/cancel_job" => {
             GrantFamily::Scheduler
         }
-        "getUserIdentity" | "getRequestMetadata" | "getFunctionMetadata"
+        "getUserIdentity"
+        | "getRequestMetadata"
+        | "getFunctionMetadata"
         | "getDeploymentMetadata" => GrantFamily::Identity,
         _ if op.starts_with("storage") => GrantFamily::Storage,
         _ => GrantFamily::Database,
@@ -107,7 +112,10 @@ pub struct HostError {
 impl HostError {
     /// An error with a message only.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), data: None }
+        Self {
+            message: message.into(),
+            data: None,
+        }
     }
 }
 
@@ -144,7 +152,10 @@ pub struct NoHost;
 
 impl HostBridge for NoHost {
     fn call(&self, _ctx: &HostCallContext, call: HostCall) -> Result<String, HostError> {
-        Err(HostError::new(format!("{} is not available here", call.describe())))
+        Err(HostError::new(format!(
+            "{} is not available here",
+            call.describe()
+        )))
     }
 }
 
@@ -157,13 +168,22 @@ mod tests {
 
     #[test]
     fn syscalls_map_to_families() {
-        let call = |op: &str| HostCall::AsyncSyscall { op: op.into(), args_json: "{}".into() };
+        let call = |op: &str| HostCall::AsyncSyscall {
+            op: op.into(),
+            args_json: "{}".into(),
+        };
         assert_eq!(call("1.0/get").family(), GrantFamily::Database);
-        assert_eq!(call("1.0/actions/mutation").family(), GrantFamily::Functions);
+        assert_eq!(
+            call("1.0/actions/mutation").family(),
+            GrantFamily::Functions
+        );
         assert_eq!(call("1.0/schedule").family(), GrantFamily::Scheduler);
         assert_eq!(call("1.0/getUserIdentity").family(), GrantFamily::Identity);
         assert_eq!(call("1.0/storageGetUrl").family(), GrantFamily::Storage);
         assert_eq!(call("1.0/somethingNew").family(), GrantFamily::Database);
-        assert_eq!(HostCall::EnvGet { name: "X".into() }.family(), GrantFamily::Env);
+        assert_eq!(
+            HostCall::EnvGet { name: "X".into() }.family(),
+            GrantFamily::Env
+        );
     }
 }

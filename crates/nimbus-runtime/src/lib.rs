@@ -31,12 +31,15 @@ pub use executor::{
 };
 
 pub use grants::{GrantFamily, RuntimeGrants};
-pub use host::{FetchRequest, HostBridge, HostCall, HostCallContext, HostError, HostFuture, NoHost};
+pub use host::{
+    FetchRequest, HostBridge, HostCall, HostCallContext, HostError, HostFuture, NoHost,
+};
 pub use invocation::{
     EntryPoint, ExecutionMode, InvocationAuth, InvocationOutcome, InvocationRequest, LogLevel,
-    ReturnEncoding,
-    LogLine, TenantId,
+    LogLine, ReturnEncoding, TenantId,
 };
-pub use isolate::{Blocker, Isolate, IsolateMemory, LOG_LINE_BYTES_MAX, LOG_LINES_MAX, TIMERS_PENDING_MAX};
+pub use isolate::{
+    Blocker, Isolate, IsolateMemory, LOG_LINE_BYTES_MAX, LOG_LINES_MAX, TIMERS_PENDING_MAX,
+};
 pub use policy::{AdmissionCaps, PolicyError, PoolKind, RuntimeLimits, RuntimePolicy};
 pub use watchdog::Watchdog;

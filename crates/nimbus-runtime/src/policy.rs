@@ -86,7 +86,11 @@ pub struct AdmissionCaps {
 
 impl Default for AdmissionCaps {
     fn default() -> Self {
-        Self { active_max: 1, queue_max: 256, in_flight_max: 257 }
+        Self {
+            active_max: 1,
+            queue_max: 256,
+            in_flight_max: 257,
+        }
     }
 }
 
@@ -94,7 +98,9 @@ impl Default for AdmissionCaps {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PolicyError {
     /// A limit is out of its allowed range.
-    #[error("runtime policy: {field} = {value} is out of range ({allowed}); choose a value in range")]
+    #[error(
+        "runtime policy: {field} = {value} is out of range ({allowed}); choose a value in range"
+    )]
     OutOfRange {
         /// The offending setting.
         field: &'static str,
@@ -218,8 +224,18 @@ impl RuntimePolicyBuilder {
             STACK_BYTES_MIN as u64,
             STACK_BYTES_MAX as u64,
         )?;
-        check_range("host_calls_max", l.host_calls_max as u64, 1, u32::MAX as u64)?;
-        check_range("hard_deadline_grace_ms", l.hard_deadline_grace.as_millis() as u64, 10, 60_000)?;
+        check_range(
+            "host_calls_max",
+            l.host_calls_max as u64,
+            1,
+            u32::MAX as u64,
+        )?;
+        check_range(
+            "hard_deadline_grace_ms",
+            l.hard_deadline_grace.as_millis() as u64,
+            10,
+            60_000,
+        )?;
         let a = p.admission;
         check_range("admission.active_max", a.active_max as u64, 1, 4096)?;
         check_range("admission.queue_max", a.queue_max as u64, 0, 1_000_000)?;
@@ -274,17 +290,39 @@ mod tests {
     #[test]
     fn invalid_combinations_are_rejected() {
         let zero_heap = RuntimePolicy::builder().heap_mib(0).build().unwrap_err();
-        assert!(matches!(zero_heap, PolicyError::OutOfRange { field: "heap_mib", .. }));
-        let tiny_stack = RuntimePolicy::builder().stack_bytes_max(1024).build().unwrap_err();
+        assert!(matches!(
+            zero_heap,
+            PolicyError::OutOfRange {
+                field: "heap_mib",
+                ..
+            }
+        ));
+        let tiny_stack = RuntimePolicy::builder()
+            .stack_bytes_max(1024)
+            .build()
+            .unwrap_err();
         assert!(tiny_stack.to_string().contains("stack_bytes_max"));
-        let no_timeout = RuntimePolicy::builder().wall_timeout(Duration::ZERO).build();
+        let no_timeout = RuntimePolicy::builder()
+            .wall_timeout(Duration::ZERO)
+            .build();
         assert!(no_timeout.is_err());
-        let caps = AdmissionCaps { active_max: 4, queue_max: 10, in_flight_max: 2 };
+        let caps = AdmissionCaps {
+            active_max: 4,
+            queue_max: 10,
+            in_flight_max: 2,
+        };
         assert!(RuntimePolicy::builder().admission(caps).build().is_err());
-        let caps = AdmissionCaps { active_max: 1, queue_max: 1, in_flight_max: 5 };
+        let caps = AdmissionCaps {
+            active_max: 1,
+            queue_max: 1,
+            in_flight_max: 5,
+        };
         assert!(RuntimePolicy::builder().admission(caps).build().is_err());
         let secrets_only = RuntimeGrants::none().with(GrantFamily::Secrets);
-        let err = RuntimePolicy::builder().grants(secrets_only).build().unwrap_err();
+        let err = RuntimePolicy::builder()
+            .grants(secrets_only)
+            .build()
+            .unwrap_err();
         assert!(err.to_string().contains("`env`"));
     }
 }

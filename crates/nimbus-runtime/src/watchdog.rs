@@ -23,7 +23,9 @@ pub struct Watchdog {
 
 impl fmt::Debug for Watchdog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Watchdog").field("armed", &self.shared.state.lock().callbacks.len()).finish()
+        f.debug_struct("Watchdog")
+            .field("armed", &self.shared.state.lock().callbacks.len())
+            .finish()
     }
 }
 
@@ -63,7 +65,10 @@ impl Drop for WatchdogGuard {
 impl Watchdog {
     /// Starts the watchdog thread. It stops when the last handle is dropped.
     pub fn start() -> Self {
-        let shared = Arc::new(Shared { state: Mutex::new(State::default()), wake: Condvar::new() });
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+        });
         let weak = Arc::downgrade(&shared);
         std::thread::Builder::new()
             .name("nimbus-watchdog".into())
@@ -73,7 +78,11 @@ impl Watchdog {
     }
 
     /// Runs `callback` on the watchdog thread at `deadline` unless the guard is dropped first.
-    pub fn arm(&self, deadline: Instant, callback: impl FnOnce() + Send + 'static) -> WatchdogGuard {
+    pub fn arm(
+        &self,
+        deadline: Instant,
+        callback: impl FnOnce() + Send + 'static,
+    ) -> WatchdogGuard {
         let mut state = self.shared.state.lock();
         let id = state.next_id;
         state.next_id += 1;
@@ -81,7 +90,10 @@ impl Watchdog {
         state.callbacks.insert(id, Box::new(callback));
         drop(state);
         self.shared.wake.notify_one();
-        WatchdogGuard { shared: self.shared.clone(), id }
+        WatchdogGuard {
+            shared: self.shared.clone(),
+            id,
+        }
     }
 }
 

@@ -13,10 +13,19 @@ use nimbus_runtime::{
 };
 
 fn policy(pool: PoolKind, caps: AdmissionCaps) -> RuntimePolicy {
-    RuntimePolicy::builder().pool(pool).admission(caps).build().unwrap()
+    RuntimePolicy::builder()
+        .pool(pool)
+        .admission(caps)
+        .build()
+        .unwrap()
 }
 
-fn call(tenant: &str, bundle: &RuntimeBundle, policy: RuntimePolicy, seed: u64) -> InvocationRequest {
+fn call(
+    tenant: &str,
+    bundle: &RuntimeBundle,
+    policy: RuntimePolicy,
+    seed: u64,
+) -> InvocationRequest {
     let bridge: Arc<dyn HostBridge> = Arc::new(RecordingBridge::default());
     let mode = ExecutionMode::Deterministic { seed, now_ms: 1.0 };
     let mut req = request(bundle, policy, bridge, "main.js", "run", mode);
@@ -24,13 +33,21 @@ fn call(tenant: &str, bundle: &RuntimeBundle, policy: RuntimePolicy, seed: u64) 
     req
 }
 
-const BUSY: &str = "export function run() { let x = 0; for (let i = 0; i < 200000; i++) x += i; return x; }";
+const BUSY: &str =
+    "export function run() { let x = 0; for (let i = 0; i < 200000; i++) x += i; return x; }";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_noisy_tenant_cannot_starve_a_quiet_one() {
-    let executor = Arc::new(RuntimeExecutor::new(ExecutorConfig { workers: 1, ..Default::default() }));
+    let executor = Arc::new(RuntimeExecutor::new(ExecutorConfig {
+        workers: 1,
+        ..Default::default()
+    }));
     let bundle = RuntimeBundle::from_sources([("main.js", BUSY)]);
-    let caps = AdmissionCaps { active_max: 1, queue_max: 64, in_flight_max: 65 };
+    let caps = AdmissionCaps {
+        active_max: 1,
+        queue_max: 64,
+        in_flight_max: 65,
+    };
     let noisy_policy = policy(PoolKind::Warm, caps);
     let noisy_done = Arc::new(AtomicUsize::new(0));
     let mut rejected = 0;
@@ -49,16 +66,26 @@ async fn a_noisy_tenant_cannot_starve_a_quiet_one() {
     tokio::task::yield_now().await;
     // The noisy tenant's queue is full: the rest were turned away at once, not queued.
     let stats = executor.tenant_stats(&TenantId::new("noisy"));
-    assert!(stats.queued <= 64, "queue must be bounded, got {}", stats.queued);
+    assert!(
+        stats.queued <= 64,
+        "queue must be bounded, got {}",
+        stats.queued
+    );
 
     for i in 0..5 {
         let before = noisy_done.load(Ordering::SeqCst);
-        let quiet = executor.invoke(call("quiet", &bundle, policy(PoolKind::Warm, caps), i)).await;
+        let quiet = executor
+            .invoke(call("quiet", &bundle, policy(PoolKind::Warm, caps), i))
+            .await;
         assert!(quiet.is_ok(), "quiet call failed: {quiet:?}");
         let after = noisy_done.load(Ordering::SeqCst);
         // Round-robin: the quiet call waits for at most the noisy job in progress and one more
         // turn, never for the noisy tenant's whole queue.
-        assert!(after - before <= 2, "quiet call waited for {} noisy calls", after - before);
+        assert!(
+            after - before <= 2,
+            "quiet call waited for {} noisy calls",
+            after - before
+        );
     }
     for handle in noisy {
         match handle.await.unwrap() {
@@ -70,13 +97,19 @@ async fn a_noisy_tenant_cannot_starve_a_quiet_one() {
             }
         }
     }
-    assert!(rejected >= 200 - 65, "expected most of the flood rejected, got {rejected}");
+    assert!(
+        rejected >= 200 - 65,
+        "expected most of the flood rejected, got {rejected}"
+    );
     assert_eq!(executor.stats().rejected_total as usize, rejected);
 }
 
 #[tokio::test]
 async fn warm_isolates_keep_module_state_per_tenant_and_bundle_only() {
-    let executor = RuntimeExecutor::new(ExecutorConfig { workers: 1, ..Default::default() });
+    let executor = RuntimeExecutor::new(ExecutorConfig {
+        workers: 1,
+        ..Default::default()
+    });
     let source = r#"
         let calls = 0;
         export function run() {
@@ -87,29 +120,56 @@ async fn warm_isolates_keep_module_state_per_tenant_and_bundle_only() {
     "#;
     let bundle = RuntimeBundle::from_sources([("main.js", source)]);
     let warm = policy(PoolKind::Warm, AdmissionCaps::default());
-    let first = executor.invoke(call("a", &bundle, warm.clone(), 1)).await.unwrap();
-    let second = executor.invoke(call("a", &bundle, warm.clone(), 2)).await.unwrap();
-    let other_tenant = executor.invoke(call("b", &bundle, warm.clone(), 1)).await.unwrap();
+    let first = executor
+        .invoke(call("a", &bundle, warm.clone(), 1))
+        .await
+        .unwrap();
+    let second = executor
+        .invoke(call("a", &bundle, warm.clone(), 2))
+        .await
+        .unwrap();
+    let other_tenant = executor
+        .invoke(call("b", &bundle, warm.clone(), 1))
+        .await
+        .unwrap();
     let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
-    let (first, second, other) =
-        (parse(&first.result_json), parse(&second.result_json), parse(&other_tenant.result_json));
+    let (first, second, other) = (
+        parse(&first.result_json),
+        parse(&second.result_json),
+        parse(&other_tenant.result_json),
+    );
     assert_eq!(first["calls"], 1);
-    assert_eq!(second["calls"], 2, "warm isolates keep module state for the same tenant");
+    assert_eq!(
+        second["calls"], 2,
+        "warm isolates keep module state for the same tenant"
+    );
     assert_eq!(other["calls"], 1, "another tenant never sees that state");
     assert_eq!(other["leak"], 1);
-    assert_ne!(first["random"], second["random"], "a new seed each invocation");
+    assert_ne!(
+        first["random"], second["random"],
+        "a new seed each invocation"
+    );
     assert_eq!(first["random"], other["random"], "same seed, same sequence");
 
     let fresh = policy(PoolKind::Fresh, AdmissionCaps::default());
-    let a = executor.invoke(call("c", &bundle, fresh.clone(), 1)).await.unwrap();
+    let a = executor
+        .invoke(call("c", &bundle, fresh.clone(), 1))
+        .await
+        .unwrap();
     let b = executor.invoke(call("c", &bundle, fresh, 1)).await.unwrap();
-    assert_eq!(a.result_json, b.result_json, "fresh isolates share nothing between calls");
+    assert_eq!(
+        a.result_json, b.result_json,
+        "fresh isolates share nothing between calls"
+    );
     assert!(!b.isolate_reused);
 }
 
 #[tokio::test]
 async fn warm_isolates_start_each_call_without_leftover_timers() {
-    let executor = RuntimeExecutor::new(ExecutorConfig { workers: 1, ..Default::default() });
+    let executor = RuntimeExecutor::new(ExecutorConfig {
+        workers: 1,
+        ..Default::default()
+    });
     let source = r#"
         let fired = 0;
         export async function run() {
@@ -133,14 +193,23 @@ async fn warm_isolates_start_each_call_without_leftover_timers() {
 
 #[tokio::test]
 async fn in_flight_cap_rejects_immediately() {
-    let executor = RuntimeExecutor::new(ExecutorConfig { workers: 1, ..Default::default() });
+    let executor = RuntimeExecutor::new(ExecutorConfig {
+        workers: 1,
+        ..Default::default()
+    });
     let bundle = RuntimeBundle::from_sources([("main.js", BUSY)]);
-    let caps = AdmissionCaps { active_max: 1, queue_max: 2, in_flight_max: 2 };
+    let caps = AdmissionCaps {
+        active_max: 1,
+        queue_max: 2,
+        in_flight_max: 2,
+    };
     let p = policy(PoolKind::Warm, caps);
     let a = executor.invoke(call("t", &bundle, p.clone(), 1));
     let b = executor.invoke(call("t", &bundle, p.clone(), 2));
     let c = executor.invoke(call("t", &bundle, p.clone(), 3));
-    let c = tokio::time::timeout(Duration::from_secs(5), c).await.expect("rejection must be immediate");
+    let c = tokio::time::timeout(Duration::from_secs(5), c)
+        .await
+        .expect("rejection must be immediate");
     assert_eq!(c.unwrap_err().code, ErrorCode::TenantOverCapacity);
     a.await.unwrap();
     b.await.unwrap();

@@ -11,7 +11,10 @@ use serde_json::json;
 
 #[test]
 fn runs_an_exported_function_and_returns_its_value() {
-    let value = run_ok("export function run() { return { sum: 1 + 2, list: [1, 'a'] }; }", DETERMINISTIC);
+    let value = run_ok(
+        "export function run() { return { sum: 1 + 2, list: [1, 'a'] }; }",
+        DETERMINISTIC,
+    );
     assert_eq!(value, json!({ "sum": 3, "list": [1, "a"] }));
 }
 
@@ -25,7 +28,10 @@ fn awaits_async_functions_and_async_host_calls_in_order() {
             return [await a, JSON.parse(await b), sync];
         }
     "#;
-    assert_eq!(run_ok(source, DETERMINISTIC), json!(["\"slow\"", { "n": 2 }, { "n": 1 }]));
+    assert_eq!(
+        run_ok(source, DETERMINISTIC),
+        json!(["\"slow\"", { "n": 2 }, { "n": 1 }])
+    );
 }
 
 #[test]
@@ -36,7 +42,10 @@ fn host_errors_reject_with_message_and_data() {
             catch (e) { return { message: e.message, data: e.data }; }
         }
     "#;
-    assert_eq!(run_ok(source, DETERMINISTIC), json!({ "message": "host said no", "data": "{\"code\":42}" }));
+    assert_eq!(
+        run_ok(source, DETERMINISTIC),
+        json!({ "message": "host said no", "data": "{\"code\":42}" })
+    );
 }
 
 #[test]
@@ -65,7 +74,13 @@ fn deterministic_mode_freezes_time_and_seeds_randomness() {
     assert_eq!(a, b, "same seed and clock must give the same result");
     assert_eq!(a["now"].as_f64(), Some(1_700_000_000_000.0));
     assert_eq!(a["date"].as_f64(), Some(1_700_000_000_000.0));
-    let other_seed = run_ok(source, ExecutionMode::Deterministic { seed: 8, now_ms: 1.0 });
+    let other_seed = run_ok(
+        source,
+        ExecutionMode::Deterministic {
+            seed: 8,
+            now_ms: 1.0,
+        },
+    );
     assert_ne!(a["r"], other_seed["r"]);
     assert!(a["uuid"].as_str().unwrap().chars().nth(14) == Some('4'));
 }
@@ -83,9 +98,16 @@ fn fetch_and_timers_throw_convex_text_in_deterministic_mode() {
     let value = run_ok(source, DETERMINISTIC);
     assert_eq!(
         value[0],
-        json!("Can't use fetch() in queries and mutations. Please consider using an action. See https://docs.convex.dev/functions/actions for more details.")
+        json!(
+            "Can't use fetch() in queries and mutations. Please consider using an action. See https://docs.convex.dev/functions/actions for more details."
+        )
     );
-    assert!(value[1].as_str().unwrap().starts_with("Can't use setTimeout in queries and mutations."));
+    assert!(
+        value[1]
+            .as_str()
+            .unwrap()
+            .starts_with("Can't use setTimeout in queries and mutations.")
+    );
 }
 
 #[test]
@@ -103,7 +125,13 @@ fn action_mode_has_timers_real_clock_and_fetch_through_the_bridge() {
         }
     "#;
     let bridge = Arc::new(RecordingBridge::default());
-    let outcome = run_js_with(source, ExecutionMode::Action, policy_all_grants(), bridge.clone()).unwrap();
+    let outcome = run_js_with(
+        source,
+        ExecutionMode::Action,
+        policy_all_grants(),
+        bridge.clone(),
+    )
+    .unwrap();
     let value: serde_json::Value = serde_json::from_str(&outcome.result_json).unwrap();
     assert_eq!(value["order"], json!(["t1", "t2"]));
     assert_eq!(value["elapsed"], json!(true));
@@ -112,7 +140,9 @@ fn action_mode_has_timers_real_clock_and_fetch_through_the_bridge() {
     assert_eq!(value["body"], json!("POST https://example.com/x?y=1"));
     assert_eq!(value["realClock"], json!(true));
     let calls = bridge.calls.lock();
-    let HostCall::Fetch(req) = &calls[0] else { panic!("expected a fetch, got {calls:?}") };
+    let HostCall::Fetch(req) = &calls[0] else {
+        panic!("expected a fetch, got {calls:?}")
+    };
     assert_eq!(req.body.as_deref(), Some(&b"hi"[..]));
 }
 
@@ -123,12 +153,22 @@ fn console_lines_are_captured_in_convex_form() {
     "#;
     let outcome = run_js(source, DETERMINISTIC).unwrap();
     let lines: Vec<String> = outcome.logs.iter().map(|l| l.to_convex_string()).collect();
-    assert_eq!(lines, vec!["[LOG] hi { a: 1, b: [ 1, 2 ] } 3n".to_owned(), "[ERROR] x".to_owned()]);
+    assert_eq!(
+        lines,
+        vec![
+            "[LOG] hi { a: 1, b: [ 1, 2 ] } 3n".to_owned(),
+            "[ERROR] x".to_owned()
+        ]
+    );
 }
 
 #[test]
 fn log_lines_are_bounded() {
-    let outcome = run_js("export function run() { for (let i = 0; i < 1000; i++) console.log(i); }", DETERMINISTIC).unwrap();
+    let outcome = run_js(
+        "export function run() { for (let i = 0; i < 1000; i++) console.log(i); }",
+        DETERMINISTIC,
+    )
+    .unwrap();
     assert_eq!(outcome.logs.len(), nimbus_runtime::LOG_LINES_MAX + 1);
     assert!(outcome.logs.last().unwrap().messages[0].contains("Log overflow"));
 }
@@ -152,7 +192,10 @@ fn web_globals_work() {
         }
     "#;
     let value = run_ok(source, DETERMINISTIC);
-    assert_eq!(value["href"], json!("https://user@example.com:8080/base/a%20b?x=1&y=2&z=3+4#h"));
+    assert_eq!(
+        value["href"],
+        json!("https://user@example.com:8080/base/a%20b?x=1&y=2&z=3+4#h")
+    );
     assert_eq!(value["host"], json!("example.com:8080"));
     assert_eq!(value["path"], json!("/base/a%20b"));
     assert_eq!(value["q"], json!("2"));
@@ -169,10 +212,19 @@ fn web_globals_work() {
 #[test]
 fn relative_imports_resolve_inside_the_bundle_and_bare_imports_are_refused() {
     let bundle = nimbus_runtime::RuntimeBundle::from_sources([
-        ("main.js", "import { two } from './lib/two.js'; export function run() { return two(); }"),
-        ("lib/two.js", "import { one } from '../one.js'; export const two = () => one() + 1;"),
+        (
+            "main.js",
+            "import { two } from './lib/two.js'; export function run() { return two(); }",
+        ),
+        (
+            "lib/two.js",
+            "import { one } from '../one.js'; export const two = () => one() + 1;",
+        ),
         ("one.js", "export const one = () => 1;"),
-        ("bad.js", "import React from 'react'; export function run() { return 1; }"),
+        (
+            "bad.js",
+            "import React from 'react'; export function run() { return 1; }",
+        ),
     ]);
     let policy = policy_all_grants();
     let bridge: Arc<dyn nimbus_runtime::HostBridge> = Arc::new(RecordingBridge::default());
@@ -185,8 +237,21 @@ fn relative_imports_resolve_inside_the_bundle_and_bare_imports_are_refused() {
     .unwrap();
     let blocker = nimbus_runtime::Blocker::own();
     let watchdog = nimbus_runtime::Watchdog::start();
-    let req = request(&bundle, policy.clone(), bridge.clone(), "main.js", "run", DETERMINISTIC);
-    assert_eq!(isolate.invoke(&req, &blocker, &watchdog).unwrap().result_json, "2");
+    let req = request(
+        &bundle,
+        policy.clone(),
+        bridge.clone(),
+        "main.js",
+        "run",
+        DETERMINISTIC,
+    );
+    assert_eq!(
+        isolate
+            .invoke(&req, &blocker, &watchdog)
+            .unwrap()
+            .result_json,
+        "2"
+    );
     let req = request(&bundle, policy, bridge, "bad.js", "run", DETERMINISTIC);
     let err = isolate.invoke(&req, &blocker, &watchdog).unwrap_err();
     assert_eq!(err.code, ErrorCode::ModuleLoad);
@@ -210,6 +275,10 @@ fn missing_export_is_entry_point_not_found() {
 
 #[test]
 fn a_promise_that_cannot_settle_is_reported() {
-    let err = run_js("export function run() { return new Promise(() => {}); }", DETERMINISTIC).unwrap_err();
+    let err = run_js(
+        "export function run() { return new Promise(() => {}); }",
+        DETERMINISTIC,
+    )
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::NeverResolves);
 }

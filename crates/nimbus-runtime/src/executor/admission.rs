@@ -58,9 +58,13 @@ impl Admission {
     /// Takes the next job in round-robin tenant order.
     pub(crate) fn next_job(&mut self) -> Option<Job> {
         while let Some(tenant_id) = self.ready.pop_front() {
-            let Some(tenant) = self.tenants.get_mut(&tenant_id) else { continue };
+            let Some(tenant) = self.tenants.get_mut(&tenant_id) else {
+                continue;
+            };
             tenant.in_ready = false;
-            let Some(job) = tenant.queue.pop_front() else { continue };
+            let Some(job) = tenant.queue.pop_front() else {
+                continue;
+            };
             self.queued_total -= 1;
             tenant.active += 1;
             if !tenant.queue.is_empty() && tenant.active < tenant.caps.active_max {
@@ -74,7 +78,9 @@ impl Admission {
 
     /// Records that one of `tenant_id`'s jobs finished; returns whether work became ready.
     pub(crate) fn complete(&mut self, tenant_id: &TenantId) -> bool {
-        let Some(tenant) = self.tenants.get_mut(tenant_id) else { return false };
+        let Some(tenant) = self.tenants.get_mut(tenant_id) else {
+            return false;
+        };
         tenant.active = tenant.active.saturating_sub(1);
         if tenant.active == 0 && tenant.queue.is_empty() {
             self.tenants.remove(tenant_id);
@@ -92,12 +98,18 @@ impl Admission {
     pub(crate) fn drain(&mut self) -> Vec<Job> {
         self.ready.clear();
         self.queued_total = 0;
-        self.tenants.values_mut().flat_map(|t| t.queue.drain(..)).collect()
+        self.tenants
+            .values_mut()
+            .flat_map(|t| t.queue.drain(..))
+            .collect()
     }
 
     /// `(active, queued)` for one tenant.
     pub(crate) fn tenant_counts(&self, tenant_id: &TenantId) -> (u32, usize) {
-        self.tenants.get(tenant_id).map(|t| (t.active, t.queue.len())).unwrap_or((0, 0))
+        self.tenants
+            .get(tenant_id)
+            .map(|t| (t.active, t.queue.len()))
+            .unwrap_or((0, 0))
     }
 
     /// Total queued jobs.

@@ -115,7 +115,9 @@ pub struct RuntimeExecutor {
 
 impl std::fmt::Debug for RuntimeExecutor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RuntimeExecutor").field("stats", &self.stats()).finish()
+        f.debug_struct("RuntimeExecutor")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -153,18 +155,28 @@ impl RuntimeExecutor {
                 return Err(error);
             }
             receiver.await.unwrap_or_else(|_| {
-                Err(RuntimeError::new(ErrorCode::ShuttingDown, "the executor shut down"))
+                Err(RuntimeError::new(
+                    ErrorCode::ShuttingDown,
+                    "the executor shut down",
+                ))
             })
         }
     }
 
     fn enqueue(&self, job: Job) -> Option<RuntimeError> {
         if self.shared.shutting_down.load(Ordering::SeqCst) {
-            return Some(RuntimeError::new(ErrorCode::ShuttingDown, "the executor is shutting down"));
+            return Some(RuntimeError::new(
+                ErrorCode::ShuttingDown,
+                "the executor is shutting down",
+            ));
         }
         let tenant = job.request.tenant.clone();
         let caps = job.request.policy.admission();
-        let result = self.shared.admission.lock().enqueue(job, self.shared.config.queued_total_max);
+        let result = self
+            .shared
+            .admission
+            .lock()
+            .enqueue(job, self.shared.config.queued_total_max);
         match result {
             Ok(()) => {
                 self.shared.work_ready.notify_one();

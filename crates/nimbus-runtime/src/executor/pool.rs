@@ -26,7 +26,13 @@ pub(crate) struct WorkerPool {
 
 impl WorkerPool {
     pub(crate) fn new(warm_max: usize, cache: BytecodeCache) -> Self {
-        Self { warm: HashMap::new(), recency: VecDeque::new(), warm_count: 0, warm_max, cache }
+        Self {
+            warm: HashMap::new(),
+            recency: VecDeque::new(),
+            warm_count: 0,
+            warm_max,
+            cache,
+        }
     }
 
     /// Verifies the bundle, then runs the request in a fresh or warm isolate.
@@ -87,7 +93,9 @@ impl WorkerPool {
         self.recency.push_back(key);
         self.warm_count += 1;
         while self.warm_count > self.warm_max {
-            let Some(oldest) = self.recency.pop_front() else { break };
+            let Some(oldest) = self.recency.pop_front() else {
+                break;
+            };
             if let Some(isolates) = self.warm.get_mut(&oldest)
                 && !isolates.is_empty()
             {

@@ -43,7 +43,10 @@ pub(crate) fn spawn(shared: Arc<Shared>) {
 
 fn run(shared: Arc<Shared>) {
     let blocker = Blocker::from_handle(shared.config.tokio_handle.clone());
-    let mut pool = WorkerPool::new(shared.config.warm_isolates_per_worker_max, shared.cache.clone());
+    let mut pool = WorkerPool::new(
+        shared.config.warm_isolates_per_worker_max,
+        shared.cache.clone(),
+    );
     let quarantined = Arc::new(AtomicBool::new(false));
     while let Some(Job { request, responder }) = next_job(&shared) {
         let in_flight = Arc::new(InFlight {
@@ -61,7 +64,10 @@ fn run(shared: Arc<Shared>) {
             })
         };
         let result = if request.cancel.is_cancelled() {
-            Err(RuntimeError::new(ErrorCode::Cancelled, "the call was cancelled before it ran"))
+            Err(RuntimeError::new(
+                ErrorCode::Cancelled,
+                "the call was cancelled before it ran",
+            ))
         } else {
             pool.run(&request, &blocker, &shared.watchdog)
         };

@@ -22,7 +22,12 @@ pub(crate) struct LimitedAllocator {
 
 impl LimitedAllocator {
     pub(crate) fn new(limit_bytes: usize, interrupt: Arc<Interrupt>) -> Self {
-        Self { inner: RustAllocator, used_bytes: 0, limit_bytes, interrupt }
+        Self {
+            inner: RustAllocator,
+            used_bytes: 0,
+            limit_bytes,
+            interrupt,
+        }
     }
 
     fn refuse(&self) -> *mut u8 {
@@ -47,7 +52,9 @@ unsafe impl Allocator for LimitedAllocator {
     }
 
     fn calloc(&mut self, count: usize, size: usize) -> *mut u8 {
-        let Some(total) = count.checked_mul(size) else { return std::ptr::null_mut() };
+        let Some(total) = count.checked_mul(size) else {
+            return std::ptr::null_mut();
+        };
         if self.used_bytes.saturating_add(total) > self.limit_bytes {
             return self.refuse();
         }
@@ -65,7 +72,9 @@ unsafe impl Allocator for LimitedAllocator {
         }
         // SAFETY: QuickJS only frees pointers this allocator returned.
         unsafe {
-            self.used_bytes = self.used_bytes.saturating_sub(RustAllocator::usable_size(ptr));
+            self.used_bytes = self
+                .used_bytes
+                .saturating_sub(RustAllocator::usable_size(ptr));
             self.inner.dealloc(ptr);
         }
     }
@@ -77,7 +86,11 @@ unsafe impl Allocator for LimitedAllocator {
         // SAFETY: `ptr` came from this allocator (QuickJS contract).
         let old_size = unsafe { RustAllocator::usable_size(ptr) };
         if new_size > old_size
-            && self.used_bytes.saturating_sub(old_size).saturating_add(new_size) > self.limit_bytes
+            && self
+                .used_bytes
+                .saturating_sub(old_size)
+                .saturating_add(new_size)
+                > self.limit_bytes
         {
             return self.refuse();
         }

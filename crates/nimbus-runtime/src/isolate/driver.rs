@@ -53,10 +53,14 @@ pub(crate) fn settle<'js>(
     let mut next_call_id = 0u64;
     loop {
         run_microtasks(ctx, env)?;
-        let Some(promise) = value.as_promise() else { return Ok(value) };
+        let Some(promise) = value.as_promise() else {
+            return Ok(value);
+        };
         match promise.state() {
             rquickjs::promise::PromiseState::Resolved => {
-                return promise.result::<Value>().unwrap_or(Ok(Value::new_undefined(ctx.clone())))
+                return promise
+                    .result::<Value>()
+                    .unwrap_or(Ok(Value::new_undefined(ctx.clone())))
                     .map_err(|e| js_error(ctx, e, env));
             }
             rquickjs::promise::PromiseState::Rejected => {
@@ -73,7 +77,9 @@ pub(crate) fn settle<'js>(
         if !issued.is_empty() {
             let st = env.state.borrow();
             let Some((bridge, host_ctx)) = st.host.clone() else {
-                return Err(RuntimeError::internal("async host call outside an invocation"));
+                return Err(RuntimeError::internal(
+                    "async host call outside an invocation",
+                ));
             };
             drop(st);
             for pending in issued {
@@ -144,7 +150,9 @@ fn deliver<'js>(
 ) -> rquickjs::Result<()> {
     match result {
         Ok(text) => resolve.restore(ctx)?.call::<_, ()>((text,)),
-        Err(error) => reject.restore(ctx)?.call::<_, ()>((host_error_value(ctx, error)?,)),
+        Err(error) => reject
+            .restore(ctx)?
+            .call::<_, ()>((host_error_value(ctx, error)?,)),
     }
 }
 
@@ -160,9 +168,16 @@ fn fire_due_timers(ctx: &Ctx<'_>, env: &DriveEnv<'_>) -> Result<(), RuntimeError
         .collect();
     due.sort();
     for (_, id) in due {
-        let Some(timer) = env.state.borrow_mut().timers.remove(&id) else { continue };
-        let callback = timer.callback.restore(ctx).map_err(|e| js_error(ctx, e, env))?;
-        callback.call::<_, ()>(()).map_err(|e| js_error(ctx, e, env))?;
+        let Some(timer) = env.state.borrow_mut().timers.remove(&id) else {
+            continue;
+        };
+        let callback = timer
+            .callback
+            .restore(ctx)
+            .map_err(|e| js_error(ctx, e, env))?;
+        callback
+            .call::<_, ()>(())
+            .map_err(|e| js_error(ctx, e, env))?;
         run_microtasks(ctx, env)?;
     }
     Ok(())
@@ -188,7 +203,11 @@ pub(crate) fn js_error(ctx: &Ctx<'_>, error: rquickjs::Error, env: &DriveEnv<'_>
         let _ = ctx.catch();
         return Interrupt::to_error(reason, env.limits);
     }
-    let thrown = if error.is_exception() { ctx.catch() } else { Value::new_undefined(ctx.clone()) };
+    let thrown = if error.is_exception() {
+        ctx.catch()
+    } else {
+        Value::new_undefined(ctx.clone())
+    };
     if !error.is_exception() {
         return RuntimeError::internal(format!("engine error: {error}"));
     }
@@ -218,9 +237,17 @@ pub(crate) fn js_error(ctx: &Ctx<'_>, error: rquickjs::Error, env: &DriveEnv<'_>
     if let Some(denial) = env.state.borrow().grant_denial.as_ref()
         && message.contains(&denial.message)
     {
-        return RuntimeError { stack, ..denial.clone() };
+        return RuntimeError {
+            stack,
+            ..denial.clone()
+        };
     }
-    RuntimeError { code: ErrorCode::JsException, message, stack, data }
+    RuntimeError {
+        code: ErrorCode::JsException,
+        message,
+        stack,
+        data,
+    }
 }
 
 /// `(message, stack, data)` of a thrown value.
@@ -242,7 +269,12 @@ fn describe_thrown(thrown: &Value<'_>) -> (String, Option<String>, Option<String
         .as_string()
         .and_then(|s| s.to_string().ok())
         .or_else(|| {
-            thrown.ctx().json_stringify(thrown.clone()).ok().flatten().and_then(|s| s.to_string().ok())
+            thrown
+                .ctx()
+                .json_stringify(thrown.clone())
+                .ok()
+                .flatten()
+                .and_then(|s| s.to_string().ok())
         })
         .unwrap_or_else(|| format!("{:?}", thrown.type_of()));
     (text, None, None)

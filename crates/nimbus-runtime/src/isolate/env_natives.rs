@@ -30,17 +30,30 @@ pub(crate) fn install<'js>(
                 "ERROR" => LogLevel::Error,
                 _ => LogLevel::Log,
             };
-            let line =
-                LogLine { level, messages, timestamp_ms: wall_clock_ms(), is_truncated: false };
+            let line = LogLine {
+                level,
+                messages,
+                timestamp_ms: wall_clock_ms(),
+                is_truncated: false,
+            };
             s.borrow_mut().push_log(line);
         })?,
     )?;
     let s = state.clone();
-    natives.set("now", Function::new(ctx.clone(), move || s.borrow().now_ms())?)?;
+    natives.set(
+        "now",
+        Function::new(ctx.clone(), move || s.borrow().now_ms())?,
+    )?;
     let s = state.clone();
-    natives.set("perfNow", Function::new(ctx.clone(), move || s.borrow().perf_now_ms())?)?;
+    natives.set(
+        "perfNow",
+        Function::new(ctx.clone(), move || s.borrow().perf_now_ms())?,
+    )?;
     let s = state.clone();
-    natives.set("random", Function::new(ctx.clone(), move || s.borrow_mut().random_f64())?)?;
+    natives.set(
+        "random",
+        Function::new(ctx.clone(), move || s.borrow_mut().random_f64())?,
+    )?;
     let s = state.clone();
     natives.set(
         "randomBytes",
@@ -50,31 +63,37 @@ pub(crate) fn install<'js>(
         })?,
     )?;
     let s = state.clone();
-    natives.set("deterministic", Function::new(ctx.clone(), move || s.borrow().deterministic())?)?;
+    natives.set(
+        "deterministic",
+        Function::new(ctx.clone(), move || s.borrow().deterministic())?,
+    )?;
     let s = state.clone();
     natives.set(
         "timerStart",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, delay_ms: f64, callback: Function<'js>| {
-            let mut st = s.borrow_mut();
-            if st.timers.len() >= TIMERS_PENDING_MAX {
-                return Err(Exception::throw_range(
-                    &ctx,
-                    &format!("too many pending timers (maximum {TIMERS_PENDING_MAX})"),
-                ));
-            }
-            let delay = Duration::from_secs_f64((delay_ms.max(0.0) / 1000.0).min(1e9))
-                .min(TIMER_DELAY_MAX);
-            let id = st.next_timer_id;
-            st.next_timer_id += 1;
-            st.timers.insert(
-                id,
-                PendingTimer {
-                    due: Instant::now() + delay,
-                    callback: Persistent::save(&ctx, callback),
-                },
-            );
-            Ok(id as f64)
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, delay_ms: f64, callback: Function<'js>| {
+                let mut st = s.borrow_mut();
+                if st.timers.len() >= TIMERS_PENDING_MAX {
+                    return Err(Exception::throw_range(
+                        &ctx,
+                        &format!("too many pending timers (maximum {TIMERS_PENDING_MAX})"),
+                    ));
+                }
+                let delay = Duration::from_secs_f64((delay_ms.max(0.0) / 1000.0).min(1e9))
+                    .min(TIMER_DELAY_MAX);
+                let id = st.next_timer_id;
+                st.next_timer_id += 1;
+                st.timers.insert(
+                    id,
+                    PendingTimer {
+                        due: Instant::now() + delay,
+                        callback: Persistent::save(&ctx, callback),
+                    },
+                );
+                Ok(id as f64)
+            },
+        )?,
     )?;
     let s = state.clone();
     natives.set(

@@ -20,18 +20,26 @@ pub(crate) fn install<'js>(
     let (s, i) = (state.clone(), interrupt.clone());
     natives.set(
         "syscall",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, op: String, args_json: String| {
-            let call = HostCall::Syscall { op, args_json };
-            let (bridge, host_ctx) = admit(&ctx, &s, &i, &call)?;
-            bridge.call(&host_ctx, call).map_err(|e| throw_host_error(&ctx, e))
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, op: String, args_json: String| {
+                let call = HostCall::Syscall { op, args_json };
+                let (bridge, host_ctx) = admit(&ctx, &s, &i, &call)?;
+                bridge
+                    .call(&host_ctx, call)
+                    .map_err(|e| throw_host_error(&ctx, e))
+            },
+        )?,
     )?;
     let (s, i) = (state.clone(), interrupt.clone());
     natives.set(
         "asyncSyscall",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, op: String, args_json: String| {
-            queue_async(&ctx, &s, &i, HostCall::AsyncSyscall { op, args_json })
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, op: String, args_json: String| {
+                queue_async(&ctx, &s, &i, HostCall::AsyncSyscall { op, args_json })
+            },
+        )?,
     )?;
     let (s, i) = (state.clone(), interrupt.clone());
     natives.set(
@@ -48,7 +56,9 @@ pub(crate) fn install<'js>(
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, name: String| {
             let call = HostCall::EnvGet { name };
             let (bridge, host_ctx) = admit(&ctx, &s, &i, &call)?;
-            let json = bridge.call(&host_ctx, call).map_err(|e| throw_host_error(&ctx, e))?;
+            let json = bridge
+                .call(&host_ctx, call)
+                .map_err(|e| throw_host_error(&ctx, e))?;
             match serde_json::from_str::<serde_json::Value>(&json) {
                 Ok(serde_json::Value::String(value)) => Ok(Some(value)),
                 Ok(serde_json::Value::Null) => Ok(None),
@@ -109,11 +119,14 @@ fn queue_async<'js>(
 ) -> rquickjs::Result<Promise<'js>> {
     admit(ctx, state, interrupt, &call)?;
     let (promise, resolve, reject) = ctx.promise()?;
-    state.borrow_mut().pending_calls.push(crate::isolate::state::PendingCall {
-        call,
-        resolve: Persistent::save(ctx, resolve),
-        reject: Persistent::save(ctx, reject),
-    });
+    state
+        .borrow_mut()
+        .pending_calls
+        .push(crate::isolate::state::PendingCall {
+            call,
+            resolve: Persistent::save(ctx, resolve),
+            reject: Persistent::save(ctx, reject),
+        });
     Ok(promise)
 }
 
@@ -153,5 +166,10 @@ fn parse_fetch_request(json: &str) -> Result<FetchRequest, String> {
         ),
         None => None,
     };
-    Ok(FetchRequest { url: wire.url, method: wire.method, headers: wire.headers, body })
+    Ok(FetchRequest {
+        url: wire.url,
+        method: wire.method,
+        headers: wire.headers,
+        body,
+    })
 }

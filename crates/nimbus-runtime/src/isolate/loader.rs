@@ -89,7 +89,10 @@ impl Loader for BundleLoader {
     ) -> rquickjs::Result<Module<'js, Declared>> {
         let source = self.source.borrow();
         let Some(source) = source.as_ref() else {
-            return Err(Exception::throw_internal(ctx, "no bundle is attached to this isolate"));
+            return Err(Exception::throw_internal(
+                ctx,
+                "no bundle is attached to this isolate",
+            ));
         };
         if let Some(script) = source.scripts.get(name) {
             return Module::declare(ctx.clone(), name, script.as_str());

@@ -32,7 +32,9 @@ use crate::bundle::{BundleHash, RuntimeBundle, VerifiedBundle};
 use crate::bytecode::BytecodeCache;
 use crate::error::{ErrorCode, RuntimeError};
 use crate::host::HostCallContext;
-use crate::invocation::{EntryPoint, InvocationOutcome, InvocationRequest, ReturnEncoding, TenantId};
+use crate::invocation::{
+    EntryPoint, InvocationOutcome, InvocationRequest, ReturnEncoding, TenantId,
+};
 use crate::isolate::driver::{DriveEnv, js_error, settle};
 use crate::isolate::loader::{BundleLoader, BundleResolver, MODULE_PREFIX, SharedLoaderSource};
 use crate::isolate::state::{Interrupt, InvocationState, SharedState};
@@ -121,7 +123,12 @@ impl Isolate {
             cache,
             scripts: BTreeMap::new(),
         })));
-        runtime.set_loader(BundleResolver, BundleLoader { source: loader_source.clone() });
+        runtime.set_loader(
+            BundleResolver,
+            BundleLoader {
+                source: loader_source.clone(),
+            },
+        );
         let context = Context::full(&runtime).map_err(engine_error)?;
         let state: SharedState = Rc::new(RefCell::new(InvocationState::idle()));
         let reset = context
@@ -203,7 +210,9 @@ impl Isolate {
             ));
         }
         if self.poisoned {
-            return Err(RuntimeError::internal("poisoned isolate offered an invocation"));
+            return Err(RuntimeError::internal(
+                "poisoned isolate offered an invocation",
+            ));
         }
         let started = Instant::now();
         let limits = request.policy.limits().clone();
@@ -222,7 +231,9 @@ impl Isolate {
         self.interrupt.arm(request.cancel.clone());
         let deadline = started + limits.wall_timeout;
         let flag = self.interrupt.clone();
-        let guard = watchdog.arm(deadline, move || flag.trip(state::InterruptReason::Deadline));
+        let guard = watchdog.arm(deadline, move || {
+            flag.trip(state::InterruptReason::Deadline)
+        });
         let env = DriveEnv {
             state: &self.state,
             interrupt: &self.interrupt,
@@ -240,10 +251,17 @@ impl Isolate {
             self.context.with(|ctx| {
                 if let Some(reset) = reset {
                     let reset = reset.clone().restore(&ctx).map_err(engine_error)?;
-                    reset.call::<_, ()>(()).map_err(|e| js_error(&ctx, e, &env))?;
+                    reset
+                        .call::<_, ()>(())
+                        .map_err(|e| js_error(&ctx, e, &env))?;
                 }
                 match &request.entry {
-                    EntryPoint::Call { module, export_path, args, returns } => {
+                    EntryPoint::Call {
+                        module,
+                        export_path,
+                        args,
+                        returns,
+                    } => {
                         let namespace = import_namespace(&ctx, namespaces, module, &env)?;
                         call_export(&ctx, namespace, module, export_path, args, *returns, &env)
                     }
@@ -365,10 +383,13 @@ fn import_namespace<'js>(
         return ns.clone().restore(ctx).map_err(engine_error);
     }
     let name = format!("{MODULE_PREFIX}{path}");
-    let promise = Module::import(ctx, name.as_str()).map_err(|e| module_error(ctx, e, env, &path))?;
+    let promise =
+        Module::import(ctx, name.as_str()).map_err(|e| module_error(ctx, e, env, &path))?;
     let value = settle(ctx, promise.into_value(), env).map_err(|e| as_module_error(e, &path))?;
     let Some(namespace) = value.into_object() else {
-        return Err(RuntimeError::internal(format!("importing '{path}' yielded no namespace")));
+        return Err(RuntimeError::internal(format!(
+            "importing '{path}' yielded no namespace"
+        )));
     };
     namespaces.insert(path, Persistent::save(ctx, namespace.clone()));
     Ok(namespace)
@@ -404,14 +425,21 @@ fn call_export<'js>(
     let not_found = |what: &str| {
         RuntimeError::new(
             ErrorCode::EntryPointNotFound,
-            format!("module '{module}' has no {what} '{}'", export_path.join(".")),
+            format!(
+                "module '{module}' has no {what} '{}'",
+                export_path.join(".")
+            ),
         )
     };
     let mut this = namespace.clone();
     let mut current: Value<'js> = namespace.into_value();
     for key in export_path {
-        let Some(object) = current.as_object().cloned() else { return Err(not_found("export")) };
-        let next: Value<'js> = object.get(key.as_str()).map_err(|e| js_error(ctx, e, env))?;
+        let Some(object) = current.as_object().cloned() else {
+            return Err(not_found("export"));
+        };
+        let next: Value<'js> = object
+            .get(key.as_str())
+            .map_err(|e| js_error(ctx, e, env))?;
         if next.is_undefined() {
             return Err(not_found("export"));
         }
@@ -426,7 +454,9 @@ fn call_export<'js>(
     for arg in args {
         call_args.push_arg(arg.as_str()).map_err(engine_error)?;
     }
-    let returned: Value<'js> = function.call_arg(call_args).map_err(|e| js_error(ctx, e, env))?;
+    let returned: Value<'js> = function
+        .call_arg(call_args)
+        .map_err(|e| js_error(ctx, e, env))?;
     let settled = settle(ctx, returned, env)?;
     encode_result(ctx, settled, returns, env)
 }
@@ -438,7 +468,10 @@ fn run_script(ctx: &Ctx<'_>, name: &str, env: &DriveEnv<'_>) -> Result<String, R
         return Err(RuntimeError::internal("script import yielded no namespace"));
     };
     let function: Function = namespace.get("default").map_err(|_| {
-        RuntimeError::new(ErrorCode::EntryPointNotFound, "script has no default export function")
+        RuntimeError::new(
+            ErrorCode::EntryPointNotFound,
+            "script has no default export function",
+        )
     })?;
     let returned: Value = function.call(()).map_err(|e| js_error(ctx, e, env))?;
     let settled = settle(ctx, returned, env)?;
@@ -456,7 +489,10 @@ fn encode_result<'js>(
     {
         return text.to_string().map_err(engine_error);
     }
-    match ctx.json_stringify(value).map_err(|e| js_error(ctx, e, env))? {
+    match ctx
+        .json_stringify(value)
+        .map_err(|e| js_error(ctx, e, env))?
+    {
         Some(text) => text.to_string().map_err(engine_error),
         None => Ok("null".to_owned()),
     }

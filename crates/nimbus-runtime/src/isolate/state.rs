@@ -51,7 +51,9 @@ pub(crate) struct Interrupt {
 impl Interrupt {
     pub(crate) fn trip(&self, reason: InterruptReason) {
         // The first reason wins: a budget trip followed by the deadline is still a budget error.
-        let _ = self.reason.compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst);
+        let _ = self
+            .reason
+            .compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     pub(crate) fn reason(&self) -> Option<InterruptReason> {
@@ -157,7 +159,10 @@ impl InvocationState {
     /// invocation too, so this is only the idle placeholder).
     pub(crate) fn idle() -> Self {
         Self {
-            mode: ExecutionMode::Deterministic { seed: 0, now_ms: 0.0 },
+            mode: ExecutionMode::Deterministic {
+                seed: 0,
+                now_ms: 0.0,
+            },
             rng: ChaCha12Rng::seed_from_u64(0),
             started: Instant::now(),
             host: None,
@@ -261,5 +266,8 @@ impl InvocationState {
 pub(crate) type SharedState = Rc<RefCell<InvocationState>>;
 
 pub(crate) fn wall_clock_ms() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
 }

@@ -75,7 +75,9 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> rquickjs::R
     )?;
     natives.set(
         "bytesToBase64",
-        Function::new(ctx.clone(), |bytes: TypedArray<'js, u8>| STANDARD.encode(copy_bytes(&bytes)))?,
+        Function::new(ctx.clone(), |bytes: TypedArray<'js, u8>| {
+            STANDARD.encode(copy_bytes(&bytes))
+        })?,
     )?;
     natives.set(
         "base64ToBytes",
@@ -88,24 +90,27 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> rquickjs::R
     )?;
     natives.set(
         "digest",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>, algorithm: String, data: TypedArray<'js, u8>| {
-            let data = copy_bytes(&data);
-            let digest = match algorithm.as_str() {
-                "SHA-256" => sha2::Sha256::digest(&data).to_vec(),
-                "SHA-384" => sha2::Sha384::digest(&data).to_vec(),
-                "SHA-512" => sha2::Sha512::digest(&data).to_vec(),
-                other => {
-                    return Err(Exception::throw_message(
-                        &ctx,
-                        &format!(
-                            "NotSupportedError: crypto.subtle.digest: unsupported algorithm \
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, algorithm: String, data: TypedArray<'js, u8>| {
+                let data = copy_bytes(&data);
+                let digest = match algorithm.as_str() {
+                    "SHA-256" => sha2::Sha256::digest(&data).to_vec(),
+                    "SHA-384" => sha2::Sha384::digest(&data).to_vec(),
+                    "SHA-512" => sha2::Sha512::digest(&data).to_vec(),
+                    other => {
+                        return Err(Exception::throw_message(
+                            &ctx,
+                            &format!(
+                                "NotSupportedError: crypto.subtle.digest: unsupported algorithm \
                              '{other}' (use SHA-256, SHA-384 or SHA-512)"
-                        ),
-                    ));
-                }
-            };
-            ArrayBuffer::new(ctx, digest)
-        })?,
+                            ),
+                        ));
+                    }
+                };
+                ArrayBuffer::new(ctx, digest)
+            },
+        )?,
     )?;
     natives.set(
         "urlParse",
@@ -119,32 +124,38 @@ pub(crate) fn install<'js>(ctx: &Ctx<'js>, natives: &Object<'js>) -> rquickjs::R
     )?;
     natives.set(
         "urlSet",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>, href: String, field: String, value: String| {
-            let mut url = url::Url::parse(&href)
-                .map_err(|e| Exception::throw_type(&ctx, &format!("Invalid URL: {e}")))?;
-            use url::quirks;
-            match field.as_str() {
-                "href" => {
-                    url = url::Url::parse(&value).map_err(|_| {
-                        Exception::throw_type(&ctx, &format!("Invalid URL: '{value}'"))
-                    })?;
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, href: String, field: String, value: String| {
+                let mut url = url::Url::parse(&href)
+                    .map_err(|e| Exception::throw_type(&ctx, &format!("Invalid URL: {e}")))?;
+                use url::quirks;
+                match field.as_str() {
+                    "href" => {
+                        url = url::Url::parse(&value).map_err(|_| {
+                            Exception::throw_type(&ctx, &format!("Invalid URL: '{value}'"))
+                        })?;
+                    }
+                    // The standard says invalid values for these setters are silently ignored.
+                    "protocol" => drop(quirks::set_protocol(&mut url, &value)),
+                    "username" => drop(quirks::set_username(&mut url, &value)),
+                    "password" => drop(quirks::set_password(&mut url, &value)),
+                    "host" => drop(quirks::set_host(&mut url, &value)),
+                    "hostname" => drop(quirks::set_hostname(&mut url, &value)),
+                    "port" => drop(quirks::set_port(&mut url, &value)),
+                    "pathname" => quirks::set_pathname(&mut url, &value),
+                    "search" => quirks::set_search(&mut url, &value),
+                    "hash" => quirks::set_hash(&mut url, &value),
+                    other => {
+                        return Err(Exception::throw_type(
+                            &ctx,
+                            &format!("URL has no field {other}"),
+                        ));
+                    }
                 }
-                // The standard says invalid values for these setters are silently ignored.
-                "protocol" => drop(quirks::set_protocol(&mut url, &value)),
-                "username" => drop(quirks::set_username(&mut url, &value)),
-                "password" => drop(quirks::set_password(&mut url, &value)),
-                "host" => drop(quirks::set_host(&mut url, &value)),
-                "hostname" => drop(quirks::set_hostname(&mut url, &value)),
-                "port" => drop(quirks::set_port(&mut url, &value)),
-                "pathname" => quirks::set_pathname(&mut url, &value),
-                "search" => quirks::set_search(&mut url, &value),
-                "hash" => quirks::set_hash(&mut url, &value),
-                other => {
-                    return Err(Exception::throw_type(&ctx, &format!("URL has no field {other}")));
-                }
-            }
-            Ok(url_parts(&url))
-        })?,
+                Ok(url_parts(&url))
+            },
+        )?,
     )?;
     natives.set(
         "formDecode",
@@ -191,5 +202,7 @@ fn url_parts(url: &url::Url) -> Vec<String> {
 fn copy_bytes(array: &TypedArray<'_, u8>) -> Vec<u8> {
     // SAFETY: the isolate is single-threaded and no JS runs while the slice is borrowed, so the
     // buffer can be neither detached nor resized before the copy completes.
-    unsafe { array.as_bytes() }.map(<[u8]>::to_vec).unwrap_or_default()
+    unsafe { array.as_bytes() }
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default()
 }

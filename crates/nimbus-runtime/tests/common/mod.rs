@@ -1,7 +1,10 @@
 //! Shared helpers for the runtime's integration tests: a recording bridge and one-liners to
 //! run code in an isolate.
 
-#![allow(dead_code, reason = "each test binary uses a different subset of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,9 +37,11 @@ impl HostBridge for RecordingBridge {
                     _ => Err(HostError::new(format!("Unknown operation {op}"))),
                 }
             }
-            HostCall::EnvGet { name } => {
-                Ok(if name == "GREETING" { "\"hello\"".into() } else { "null".into() })
-            }
+            HostCall::EnvGet { name } => Ok(if name == "GREETING" {
+                "\"hello\"".into()
+            } else {
+                "null".into()
+            }),
             HostCall::Fetch(req) => Ok(serde_json::json!({
                 "status": 200, "statusText": "OK",
                 "headers": [["content-type", "text/plain"]],
@@ -48,7 +53,11 @@ impl HostBridge for RecordingBridge {
 
     fn call_async(&self, ctx: &HostCallContext, call: HostCall) -> HostFuture {
         let slow = matches!(&call, HostCall::AsyncSyscall { op, .. } if op == "slow");
-        let result = if slow { Ok("\"slow\"".into()) } else { self.call(ctx, call) };
+        let result = if slow {
+            Ok("\"slow\"".into())
+        } else {
+            self.call(ctx, call)
+        };
         Box::pin(async move {
             if slow {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -64,7 +73,10 @@ fn base64_encode(bytes: &[u8]) -> String {
 }
 
 pub fn policy_all_grants() -> RuntimePolicy {
-    RuntimePolicy::builder().grants(RuntimeGrants::all()).build().unwrap()
+    RuntimePolicy::builder()
+        .grants(RuntimeGrants::all())
+        .build()
+        .unwrap()
 }
 
 pub fn request(
@@ -93,12 +105,19 @@ pub fn request(
     }
 }
 
-pub const DETERMINISTIC: ExecutionMode =
-    ExecutionMode::Deterministic { seed: 7, now_ms: 1_700_000_000_000.0 };
+pub const DETERMINISTIC: ExecutionMode = ExecutionMode::Deterministic {
+    seed: 7,
+    now_ms: 1_700_000_000_000.0,
+};
 
 /// Runs `export` of a one-module bundle whose source is `source`, in a fresh isolate.
 pub fn run_js(source: &str, mode: ExecutionMode) -> Result<InvocationOutcome, RuntimeError> {
-    run_js_with(source, mode, policy_all_grants(), Arc::new(RecordingBridge::default()))
+    run_js_with(
+        source,
+        mode,
+        policy_all_grants(),
+        Arc::new(RecordingBridge::default()),
+    )
 }
 
 pub fn run_js_with(
