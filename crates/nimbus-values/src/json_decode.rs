@@ -224,7 +224,8 @@ fn eight_bytes(key: &'static str, bytes: &[u8], path: &ValuePath) -> Result<[u8;
         })
 }
 
-fn json_type_name(json: &JsonValue) -> &'static str {
+/// The JSON type of `json`, with an article, for error messages ("an array").
+pub(crate) fn json_type_name(json: &JsonValue) -> &'static str {
     match json {
         JsonValue::Null => "null",
         JsonValue::Bool(_) => "a boolean",

@@ -1,10 +1,17 @@
 //! Property tests for the encodings: JSON round trips, index keys preserving the total order,
-//! id round trips, and decoders never panicking on arbitrary input.
+//! id round trips, and decoders never panicking on arbitrary input; and for the languages over
+//! values: filter comparisons agreeing with the total order, validators accepting the values
+//! they were built to describe.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
 
 use proptest::prelude::*;
+use serde_json::json;
 
 use nimbus_values::{
-    DocumentId, MaybeValue, Object, TableNumber, Timestamp, Value, encode_index_key,
+    DocumentId, Expression, FieldValidator, LiteralValue, MaybeValue, Object, ObjectValidator,
+    Presence, TableNumber, Timestamp, Validator, Value, encode_index_key,
 };
 
 /// Floats biased towards the awkward ones: NaN payloads, ±0, ±Inf, subnormals, extremes.
@@ -159,5 +166,110 @@ proptest! {
     fn timestamps_round_trip(nanos in any::<u64>()) {
         let ts = Timestamp(nanos);
         prop_assert_eq!(Timestamp::from_wire_string(&ts.to_wire_string()).unwrap(), ts);
+    }
+}
+
+/// `{"$literal": v}`, with `undefined` as `{"$undefined": null}`.
+fn literal_json(value: &MaybeValue) -> serde_json::Value {
+    let encoded = value
+        .as_ref()
+        .map_or_else(|| json!({"$undefined": null}), Value::to_json);
+    json!({ "$literal": encoded })
+}
+
+/// A validator that describes exactly the shape of `value` (strings and booleans as literals,
+/// every object field required), so it must accept `value`.
+fn shape_validator(value: &Value) -> Validator {
+    match value {
+        Value::Null => Validator::Null,
+        Value::Int64(_) => Validator::Int64,
+        // Float literals are left out: a NaN literal is not `==` to itself under `PartialEq`.
+        Value::Float64(_) => Validator::Float64,
+        Value::Boolean(b) => Validator::Literal(LiteralValue::Boolean(*b)),
+        Value::String(s) => Validator::Union(vec![
+            Validator::Literal(LiteralValue::String(s.clone())),
+            Validator::String,
+        ]),
+        Value::Bytes(_) => Validator::Bytes,
+        Value::Array(items) => Validator::Array(Box::new(Validator::Union(
+            items.iter().map(shape_validator).collect(),
+        ))),
+        Value::Object(object) => {
+            let fields: BTreeMap<String, FieldValidator> = object
+                .iter()
+                .map(|(name, field)| {
+                    let validator = shape_validator(field);
+                    let presence = Presence::Required;
+                    (
+                        name.clone(),
+                        FieldValidator {
+                            validator,
+                            presence,
+                        },
+                    )
+                })
+                .collect();
+            Validator::Object(ObjectValidator { fields })
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn eq_of_a_literal_with_itself_is_true(value in maybe(any_value())) {
+        let literal = literal_json(&value);
+        let expression = Expression::from_json(&json!({ "$eq": [literal, literal] })).unwrap();
+        prop_assert!(expression.matches(&Object::new()).unwrap());
+    }
+
+    #[test]
+    fn a_field_equals_the_value_stored_in_it(value in any_value()) {
+        let mut document = Object::new();
+        document.insert("x", value.clone()).unwrap();
+        let filter = json!({ "$eq": [{ "$field": "x" }, literal_json(&Some(value))] });
+        prop_assert!(Expression::from_json(&filter).unwrap().matches(&document).unwrap());
+    }
+
+    #[test]
+    fn comparisons_agree_with_the_total_order(a in maybe(close_value()), b in maybe(close_value())) {
+        let ordering = a.cmp(&b);
+        let expected = [
+            ("$eq", ordering == Ordering::Equal),
+            ("$neq", ordering != Ordering::Equal),
+            ("$lt", ordering == Ordering::Less),
+            ("$lte", ordering != Ordering::Greater),
+            ("$gt", ordering == Ordering::Greater),
+            ("$gte", ordering != Ordering::Less),
+        ];
+        for (operator, result) in expected {
+            let filter = json!({ operator: [literal_json(&a), literal_json(&b)] });
+            prop_assert_eq!(
+                Expression::from_json(&filter).unwrap().matches(&Object::new()).unwrap(),
+                result,
+                "{} {:?} {:?}", operator, a, b
+            );
+        }
+    }
+
+    #[test]
+    fn validators_accept_the_values_they_describe_and_round_trip(value in any_value()) {
+        let validator = shape_validator(&value);
+        let tables: HashMap<TableNumber, String> = HashMap::new();
+        prop_assert!(validator.validate(&value, &tables).is_ok(), "{}", validator.describe());
+        prop_assert_eq!(&Validator::from_json(&validator.to_json()).unwrap(), &validator);
+    }
+
+    #[test]
+    fn objects_missing_a_described_field_are_rejected(value in any_value()) {
+        let Value::Object(object) = &value else { return Ok(()) };
+        let Some((name, _)) = object.iter().next() else { return Ok(()) };
+        let mut smaller = object.clone();
+        smaller.remove(&name.clone());
+        let tables: HashMap<TableNumber, String> = HashMap::new();
+        let error = shape_validator(&value).validate(&Value::Object(smaller), &tables).unwrap_err();
+        let expected = format!("Object is missing the required field `{name}`.");
+        prop_assert!(error.message().starts_with(&expected), "{}", error);
     }
 }
