@@ -1,0 +1,617 @@
+//! `Database`: one tenant's document database — the catalog, the commit path, the schema and
+//! the subscription hub over one [`TenantStorage`].
+//!
+//! **The single mutation path.** Every change — a mutation's writes, a table creation, an index
+//! backfill, a schema change — reaches storage through [`DatabaseInner::submit`], under the
+//! commit lock: validate the read set against the commits since the snapshot (serializable
+//! OCC), allocate a strictly increasing timestamp, build the storage batch (document versions,
+//! index entries, journal entry, catalog metadata), and queue it with the storage provider. The
+//! lock is released *before* waiting for durability, so many commits become durable together
+//! (group commit) while still reaching storage in timestamp order. A commit is acknowledged,
+//! published to subscriptions and made visible to new snapshots only once durable.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nimbus_storage::{CommitBatch, DocumentVersion, IndexEntry, TenantName, TenantStorage};
+use nimbus_values::{IdTableResolver, TableNumber, Value};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::oneshot;
+
+use crate::catalog::{CATALOG_META_KEY, Catalog, IndexKind, IndexState, TableInfo};
+use crate::document::Document;
+use crate::error::EngineError;
+use crate::index_keys::index_key;
+use crate::limits::EngineLimits;
+use crate::read_set::{ReadSet, WriteKeys};
+use crate::schema::Schema;
+use crate::subscriptions::{SubscriptionId, SubscriptionRegistry};
+use crate::transaction::{Transaction, TransactionMode};
+
+/// Storage metadata key holding the schema JSON.
+pub const SCHEMA_META_KEY: &str = "schema";
+
+/// A commit kept for conflict checks and subscription catch-up.
+#[derive(Debug, Clone)]
+struct RecentCommit {
+    ts: u64,
+    keys: Arc<WriteKeys>,
+}
+
+/// State guarded by the commit lock.
+#[derive(Debug)]
+struct CommitState {
+    last_ts: u64,
+    /// Commits newer than `window_start`, oldest first.
+    recent: VecDeque<RecentCommit>,
+    /// Every commit with `ts > window_start` is in `recent`.
+    window_start: u64,
+}
+
+/// Subscriptions and the durable-commit log they catch up from.
+#[derive(Debug, Default)]
+struct Hub {
+    registry: SubscriptionRegistry,
+    waiters: HashMap<SubscriptionId, (u64, oneshot::Sender<u64>)>,
+    durable: VecDeque<RecentCommit>,
+    durable_window_start: u64,
+}
+
+pub(crate) struct DatabaseInner {
+    pub(crate) tenant: TenantName,
+    pub(crate) storage: Arc<dyn TenantStorage>,
+    pub(crate) limits: EngineLimits,
+    catalog: RwLock<Arc<Catalog>>,
+    schema: RwLock<Option<Arc<Schema>>>,
+    commit: tokio::sync::Mutex<CommitState>,
+    table_creation: tokio::sync::Mutex<()>,
+    durable_ts: AtomicU64,
+    hub: Mutex<Hub>,
+}
+
+/// One tenant's database. Cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<DatabaseInner>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("tenant", &self.inner.tenant.as_str())
+            .field("durable_ts", &self.inner.durable_ts.load(Ordering::SeqCst))
+            .finish()
+    }
+}
+
+/// A live subscription: resolves once a commit writes into its read set.
+#[derive(Debug)]
+pub struct Subscription {
+    id: SubscriptionId,
+    db: std::sync::Weak<DatabaseInner>,
+    receiver: oneshot::Receiver<u64>,
+}
+
+impl Subscription {
+    /// Waits until a commit invalidates the read set; returns that commit's timestamp.
+    pub async fn invalidated(&mut self) -> u64 {
+        (&mut self.receiver).await.unwrap_or(u64::MAX)
+    }
+
+    /// The invalidating commit's timestamp, if it already happened.
+    pub fn try_invalidated(&mut self) -> Option<u64> {
+        self.receiver.try_recv().ok()
+    }
+
+    /// The subscription's id.
+    pub fn id(&self) -> SubscriptionId {
+        self.id
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.upgrade() {
+            let mut hub = db.hub.lock();
+            hub.registry.remove(self.id);
+            hub.waiters.remove(&self.id);
+        }
+    }
+}
+
+/// Resolves table numbers to names from a catalog (for `v.id("table")` validation).
+struct CatalogResolver<'a>(&'a Catalog);
+
+impl IdTableResolver for CatalogResolver<'_> {
+    fn table_name(&self, number: TableNumber) -> Option<String> {
+        self.0.table_name(number).map(str::to_owned)
+    }
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+impl Database {
+    /// Opens a tenant's database over its storage: loads the catalog and schema and resumes
+    /// timestamps after the newest commit.
+    pub async fn open(
+        tenant: TenantName,
+        storage: Arc<dyn TenantStorage>,
+        limits: EngineLimits,
+    ) -> Result<Self, EngineError> {
+        let catalog = match storage.meta_get(CATALOG_META_KEY).await? {
+            Some(bytes) => {
+                let json: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| EngineError::InvalidSchema(format!("stored catalog is damaged: {e}")))?;
+                Catalog::from_json(&json)?
+            }
+            None => Catalog::new(),
+        };
+        let schema = match storage.meta_get(SCHEMA_META_KEY).await? {
+            Some(bytes) => {
+                let json: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| EngineError::InvalidSchema(format!("stored schema is damaged: {e}")))?;
+                Some(Arc::new(Schema::from_json(&json, limits.index_fields_max)?))
+            }
+            None => None,
+        };
+        let last_ts = storage.max_ts().await?.unwrap_or(0);
+        let inner = Arc::new(DatabaseInner {
+            tenant,
+            storage,
+            catalog: RwLock::new(Arc::new(catalog)),
+            schema: RwLock::new(schema),
+            commit: tokio::sync::Mutex::new(CommitState {
+                last_ts,
+                recent: VecDeque::new(),
+                window_start: last_ts,
+            }),
+            table_creation: tokio::sync::Mutex::new(()),
+            durable_ts: AtomicU64::new(last_ts),
+            hub: Mutex::new(Hub { durable_window_start: last_ts, ..Hub::default() }),
+            limits,
+        });
+        let db = Self { inner };
+        db.resume_backfills().await?;
+        Ok(db)
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &TenantName {
+        &self.inner.tenant
+    }
+
+    /// The newest durable commit timestamp: the snapshot new transactions read at.
+    pub fn snapshot_ts(&self) -> u64 {
+        self.inner.durable_ts.load(Ordering::SeqCst)
+    }
+
+    /// The current catalog.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.inner.catalog()
+    }
+
+    /// The current schema, if one was set.
+    pub fn schema(&self) -> Option<Arc<Schema>> {
+        self.inner.schema.read().clone()
+    }
+
+    /// Starts a transaction at the newest durable snapshot.
+    pub fn begin(&self, mode: TransactionMode) -> Transaction {
+        Transaction::new(self.inner.clone(), self.snapshot_ts(), mode)
+    }
+
+    /// Starts a read-only transaction at an earlier snapshot (`/api/query_at_ts`).
+    pub fn begin_at(&self, ts: u64) -> Result<Transaction, EngineError> {
+        if ts > self.snapshot_ts() {
+            return Err(EngineError::InvalidQuery(format!(
+                "timestamp {ts} is in the future; the newest is {}",
+                self.snapshot_ts()
+            )));
+        }
+        Ok(Transaction::new(self.inner.clone(), ts, TransactionMode::ReadOnly))
+    }
+
+    /// Commits a transaction (the single mutation path); returns its commit timestamp. A
+    /// transaction without writes commits trivially at its snapshot.
+    pub async fn commit(&self, mut tx: Transaction) -> Result<u64, EngineError> {
+        if !tx.has_writes() {
+            return Ok(tx.snapshot_ts);
+        }
+        let reads = tx.read_set().clone();
+        let snapshot = tx.snapshot_ts;
+        let writes = std::mem::take(&mut tx.writes);
+        let backfill = std::mem::take(&mut tx.backfill);
+        self.inner
+            .submit(Some((&reads, snapshot)), |catalog, ts| {
+                build_data_batch(catalog, ts, &writes, &backfill)
+            })
+            .await
+    }
+
+    /// Runs `body` in a read-write transaction and commits it, re-running it on conflicts
+    /// (bounded by `occ_attempts_max`, with exponential backoff).
+    pub async fn run_mutation<T>(
+        &self,
+        mut body: impl AsyncFnMut(&mut Transaction) -> Result<T, EngineError>,
+    ) -> Result<(T, u64), EngineError> {
+        let limits = &self.inner.limits;
+        let mut backoff = limits.occ_backoff_initial;
+        let mut last_table = String::new();
+        for attempt in 1..=limits.occ_attempts_max {
+            let mut tx = self.begin(TransactionMode::ReadWrite);
+            let value = body(&mut tx).await?;
+            match self.commit(tx).await {
+                Ok(ts) => return Ok((value, ts)),
+                Err(EngineError::RetryableConflict { table }) => last_table = table,
+                Err(EngineError::SnapshotTooOld { .. }) => {}
+                Err(other) => return Err(other),
+            }
+            if attempt < limits.occ_attempts_max {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        Err(EngineError::Conflict { table: last_table, attempts: limits.occ_attempts_max })
+    }
+
+    /// Subscribes to a read set observed at `ts`. Resolves as soon as a commit newer than `ts`
+    /// writes into it — including commits that already happened between `ts` and now.
+    pub fn subscribe(&self, reads: &ReadSet, ts: u64) -> Subscription {
+        let (sender, receiver) = oneshot::channel();
+        let mut hub = self.inner.hub.lock();
+        let id = hub.registry.insert(reads);
+        let missed = if ts < hub.durable_window_start {
+            // The log no longer reaches back to `ts`: assume the worst.
+            Some(hub.durable.front().map_or(ts + 1, |c| c.ts))
+        } else {
+            hub.durable.iter().find(|c| c.ts > ts && reads.overlaps(&c.keys).is_some()).map(|c| c.ts)
+        };
+        match missed {
+            Some(commit_ts) => {
+                let _ = sender.send(commit_ts);
+                hub.registry.remove(id);
+            }
+            None => {
+                hub.waiters.insert(id, (ts, sender));
+            }
+        }
+        Subscription { id, db: Arc::downgrade(&self.inner), receiver }
+    }
+
+    /// Live subscriptions.
+    pub fn subscription_count(&self) -> usize {
+        self.inner.hub.lock().waiters.len()
+    }
+
+    /// Journal entries after `ts` (the commit log), decoded to write keys.
+    pub async fn journal_after(&self, ts: u64, limit: usize) -> Result<Vec<(u64, WriteKeys)>, EngineError> {
+        let entries = self.inner.storage.journal_after(ts, limit).await?;
+        Ok(entries
+            .into_iter()
+            .map(|e| (e.ts, WriteKeys::decode(&e.payload).unwrap_or_default()))
+            .collect())
+    }
+
+    /// Replaces the schema. Existing documents are validated first (when the schema enforces
+    /// validation) and the change is refused, with nothing altered, if any fails. New tables
+    /// are created, removed indexes dropped, and added indexes backfilled before they become
+    /// readable.
+    pub async fn set_schema(&self, json: &serde_json::Value) -> Result<(), EngineError> {
+        let schema = Arc::new(Schema::from_json(json, self.inner.limits.index_fields_max)?);
+        self.validate_existing(&schema).await?;
+        let schema_bytes = serde_json::to_vec(json).unwrap_or_default();
+        let mut added = Vec::new();
+        {
+            let schema = schema.clone();
+            let added = &mut added;
+            self.inner
+                .submit_catalog(move |catalog| {
+                    for (table, table_schema) in &schema.tables {
+                        catalog.add_table(table)?;
+                        let existing: Vec<(String, crate::catalog::IndexId, IndexKind)> = catalog
+                            .table_indexes(table)
+                            .into_iter()
+                            .map(|i| (i.name.clone(), i.id, i.kind.clone()))
+                            .collect();
+                        for (name, id, kind) in &existing {
+                            let IndexKind::Fields(fields) = kind else { continue };
+                            if table_schema.indexes.get(name) != Some(fields) {
+                                catalog.remove_index(*id);
+                            }
+                        }
+                        for (name, fields) in &table_schema.indexes {
+                            if catalog.index_by_name(table, name).is_none() {
+                                if catalog.table_indexes(table).len() >= 2 + 32 {
+                                    return Err(EngineError::InvalidSchema(format!(
+                                        "table \"{table}\" declares too many indexes"
+                                    )));
+                                }
+                                added.push(catalog.add_index(table, name, fields.clone())?);
+                            }
+                        }
+                    }
+                    Ok(vec![(SCHEMA_META_KEY.to_owned(), Some(schema_bytes.clone()))])
+                })
+                .await?;
+        }
+        *self.inner.schema.write() = Some(schema);
+        for index in added {
+            self.backfill(index).await?;
+        }
+        Ok(())
+    }
+
+    async fn validate_existing(&self, schema: &Schema) -> Result<(), EngineError> {
+        if !schema.schema_validation {
+            return Ok(());
+        }
+        let catalog = self.catalog();
+        let mut tx = self.begin(TransactionMode::ReadOnly);
+        for table in schema.tables.keys() {
+            if catalog.table(table).is_none() {
+                continue;
+            }
+            let spec = crate::query::QuerySpec::index(table, "by_id", Vec::new());
+            let mut cursor = None;
+            loop {
+                let page = tx.query_page(&spec, cursor.as_ref(), None, 1_000, None).await?;
+                for document in &page.documents {
+                    schema
+                        .validate(table, &Value::Object(document.fields.clone()), &CatalogResolver(&catalog))
+                        .map_err(|message| EngineError::SchemaValidation {
+                            table: table.clone(),
+                            id: document.id.encode(),
+                            message,
+                        })?;
+                }
+                if page.is_done {
+                    break;
+                }
+                cursor = Some(page.continue_cursor);
+                // A fresh snapshot per page keeps each read transaction within its limits.
+                tx = self.begin(TransactionMode::ReadOnly);
+            }
+        }
+        Ok(())
+    }
+
+    async fn resume_backfills(&self) -> Result<(), EngineError> {
+        let catalog = self.catalog();
+        let pending: Vec<_> = catalog
+            .tables()
+            .flat_map(|t| catalog.table_indexes(&t.name))
+            .filter(|i| i.state == IndexState::Backfilling)
+            .map(|i| i.id)
+            .collect();
+        for index in pending {
+            self.backfill(index).await?;
+        }
+        Ok(())
+    }
+
+    /// Fills a new index for existing documents, chunk by chunk, each chunk a transaction
+    /// through the commit path (so concurrent writes conflict and the chunk re-runs), then
+    /// marks it ready.
+    async fn backfill(&self, index_id: crate::catalog::IndexId) -> Result<(), EngineError> {
+        let Some(index) = self.catalog().index(index_id).cloned() else { return Ok(()) };
+        let chunk = self.inner.limits.backfill_chunk_documents;
+        let mut position: Option<Vec<u8>> = None;
+        loop {
+            let table = index.table.clone();
+            let start = position.clone();
+            let (next, _) = self
+                .run_mutation(async |tx| tx.backfill_chunk(&table, &index, start.clone(), chunk).await)
+                .await?;
+            match next {
+                Some(next) => position = Some(next),
+                None => break,
+            }
+        }
+        self.inner
+            .submit_catalog(move |catalog| {
+                catalog.mark_ready(index_id);
+                Ok(Vec::new())
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// The storage batch for a transaction's writes: document versions, index entries for every
+/// key that changed (removal of the old key, addition of the new), and the write keys (old and
+/// new key of every written document in every index, changed or not — the document behind an
+/// unchanged key still changed).
+fn build_data_batch(
+    catalog: &Catalog,
+    ts: u64,
+    writes: &std::collections::BTreeMap<nimbus_storage::DocKey, crate::transaction::PendingWrite>,
+    backfill: &[(crate::catalog::IndexId, Vec<u8>, nimbus_storage::DocKey)],
+) -> Result<(CommitBatch, WriteKeys, String), EngineError> {
+    let mut batch = CommitBatch { ts, ..CommitBatch::default() };
+    let mut keys = WriteKeys::default();
+    let mut first_table = String::new();
+    for (doc_key, pending) in writes {
+        let table = TableNumber::new(doc_key.table)
+            .ok()
+            .and_then(|n| catalog.table_name(n))
+            .ok_or_else(|| EngineError::InvalidId(format!("table {} vanished", doc_key.table)))?;
+        if first_table.is_empty() {
+            first_table = table.to_owned();
+        }
+        batch.documents.push(DocumentVersion {
+            key: *doc_key,
+            ts,
+            value: pending.after.as_ref().map(Document::encode),
+        });
+        for index in catalog.table_indexes(table) {
+            let old = pending.before.as_ref().map(|d| index_key(index, d));
+            let new = pending.after.as_ref().map(|d| index_key(index, d));
+            if old != new {
+                if let Some(old) = &old {
+                    batch.index_entries.push(IndexEntry { index_id: index.id, key: old.clone(), ts, doc: None });
+                }
+                if let Some(new) = &new {
+                    batch.index_entries.push(IndexEntry { index_id: index.id, key: new.clone(), ts, doc: Some(*doc_key) });
+                }
+            }
+            for key in [old, new].into_iter().flatten() {
+                if !keys.keys.iter().any(|(i, k)| *i == index.id && *k == key) {
+                    keys.keys.push((index.id, key));
+                }
+            }
+        }
+    }
+    for (index_id, key, doc_key) in backfill {
+        if batch.index_entries.iter().any(|e| e.index_id == *index_id && e.key == *key) {
+            continue;
+        }
+        batch.index_entries.push(IndexEntry { index_id: *index_id, key: key.clone(), ts, doc: Some(*doc_key) });
+    }
+    Ok((batch, keys, first_table))
+}
+
+impl DatabaseInner {
+    pub(crate) fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().clone()
+    }
+
+    /// The table, created (through the commit path) if it does not exist yet.
+    pub(crate) async fn ensure_table(&self, name: &str) -> Result<TableInfo, EngineError> {
+        if let Some(table) = self.catalog().table(name) {
+            return Ok(table.clone());
+        }
+        crate::catalog::validate_table_name(name)?;
+        let _creating = self.table_creation.lock().await;
+        if let Some(table) = self.catalog().table(name) {
+            return Ok(table.clone());
+        }
+        let table = name.to_owned();
+        self.submit_catalog(move |catalog| {
+            catalog.add_table(&table)?;
+            Ok(Vec::new())
+        })
+        .await?;
+        self.catalog()
+            .table(name)
+            .cloned()
+            .ok_or_else(|| EngineError::InvalidTableName { name: name.into(), reason: "creation failed" })
+    }
+
+    /// Validates a document against the schema, if the schema enforces validation.
+    pub(crate) fn validate_against_schema(&self, table: &str, document: &Document) -> Result<(), EngineError> {
+        let Some(schema) = self.schema.read().clone() else { return Ok(()) };
+        let catalog = self.catalog();
+        schema
+            .validate(table, &Value::Object(document.fields.clone()), &CatalogResolver(&catalog))
+            .map_err(|message| EngineError::SchemaValidation {
+                table: table.to_owned(),
+                id: document.id.encode(),
+                message,
+            })
+    }
+
+    /// Commits a catalog change: `change` edits a copy of the catalog and returns extra metadata
+    /// to write. The new catalog is installed when the batch is queued (so every later commit
+    /// writes entries for new indexes) and rolled back from storage if the commit fails.
+    async fn submit_catalog(
+        &self,
+        change: impl FnOnce(&mut Catalog) -> Result<Vec<(String, Option<Vec<u8>>)>, EngineError>,
+    ) -> Result<u64, EngineError> {
+        let mut change = Some(change);
+        let result = self
+            .submit(None, |catalog, ts| {
+                let mut updated = catalog.clone();
+                let change = change.take().ok_or_else(|| EngineError::InvalidSchema("catalog change ran twice".into()))?;
+                let mut meta = change(&mut updated)?;
+                meta.push((CATALOG_META_KEY.to_owned(), Some(serde_json::to_vec(&updated.to_json()).unwrap_or_default())));
+                *self.catalog.write() = Arc::new(updated);
+                Ok((CommitBatch { ts, meta, ..CommitBatch::default() }, WriteKeys::default(), String::new()))
+            })
+            .await;
+        if result.is_err() {
+            self.reload_catalog().await;
+        }
+        result
+    }
+
+    async fn reload_catalog(&self) {
+        if let Ok(Some(bytes)) = self.storage.meta_get(CATALOG_META_KEY).await
+            && let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes)
+            && let Ok(catalog) = Catalog::from_json(&json)
+        {
+            *self.catalog.write() = Arc::new(catalog);
+        }
+    }
+
+    /// The commit path. `occ` is the read set and snapshot to validate (none for catalog
+    /// changes, which are ordered by the lock alone); `build` turns the current catalog and the
+    /// allocated timestamp into the storage batch, its write keys and a table name for errors.
+    async fn submit(
+        &self,
+        occ: Option<(&ReadSet, u64)>,
+        build: impl FnOnce(&Catalog, u64) -> Result<(CommitBatch, WriteKeys, String), EngineError>,
+    ) -> Result<u64, EngineError> {
+        let mut state = self.commit.lock().await;
+        let catalog = self.catalog();
+        if let Some((reads, snapshot)) = occ {
+            if snapshot < state.window_start {
+                return Err(EngineError::SnapshotTooOld { window: self.limits.conflict_window_commits });
+            }
+            for commit in state.recent.iter().rev() {
+                if commit.ts <= snapshot {
+                    break;
+                }
+                if let Some(index) = reads.overlaps(&commit.keys) {
+                    let table = catalog.index(index).map(|i| i.table.clone()).unwrap_or_default();
+                    return Err(EngineError::RetryableConflict { table });
+                }
+            }
+        }
+        let ts = (state.last_ts + 1).max(now_ns());
+        let (mut batch, keys, _table) = build(&catalog, ts)?;
+        batch.journal = keys.encode();
+        let ticket = self.storage.submit(batch).await?;
+        state.last_ts = ts;
+        let keys = Arc::new(keys);
+        state.recent.push_back(RecentCommit { ts, keys: keys.clone() });
+        while state.recent.len() > self.limits.conflict_window_commits {
+            if let Some(old) = state.recent.pop_front() {
+                state.window_start = old.ts;
+            }
+        }
+        drop(state);
+        ticket.durable().await?;
+        self.publish(ts, keys);
+        Ok(ts)
+    }
+
+    /// Makes a durable commit visible: advances the snapshot and wakes the subscriptions whose
+    /// read sets it wrote into.
+    fn publish(&self, ts: u64, keys: Arc<WriteKeys>) {
+        let mut hub = self.hub.lock();
+        self.durable_ts.fetch_max(ts, Ordering::SeqCst);
+        let hit = hub.registry.invalidated(&keys);
+        for id in hit {
+            let registered_at = hub.waiters.get(&id).map(|(at, _)| *at);
+            if registered_at.is_some_and(|at| at < ts)
+                && let Some((_, sender)) = hub.waiters.remove(&id)
+            {
+                let _ = sender.send(ts);
+                hub.registry.remove(id);
+            }
+        }
+        let position = hub.durable.iter().rposition(|c| c.ts < ts).map_or(0, |p| p + 1);
+        hub.durable.insert(position, RecentCommit { ts, keys });
+        while hub.durable.len() > self.limits.conflict_window_commits {
+            if let Some(old) = hub.durable.pop_front() {
+                hub.durable_window_start = old.ts;
+            }
+        }
+    }
+}

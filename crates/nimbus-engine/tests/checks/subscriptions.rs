@@ -1,0 +1,46 @@
+//! Subscriptions through the database: invalidated exactly by commits into their read set.
+
+use std::time::Duration;
+
+use nimbus_engine::{QuerySpec, RangeExpr, RangeOp, TransactionMode};
+
+use crate::support::{Provider, n, obj, s};
+
+async fn setup(p: &Provider, name: &str) -> nimbus_engine::Database {
+    let engine = p.engine();
+    let db = p.database(&engine, name).await;
+    db.set_schema(&serde_json::json!({ "tables": [{ "tableName": "messages", "indexes": [{ "indexDescriptor": "by_channel", "fields": ["channel"] }] }], "schemaValidation": false }))
+        .await
+        .unwrap();
+    db
+}
+
+fn channel(c: &str) -> QuerySpec {
+    QuerySpec::index("messages", "by_channel", vec![RangeExpr { op: RangeOp::Eq, field: "channel".into(), value: Some(s(c)) }])
+}
+
+pub async fn invalidation_is_precise(p: &Provider) {
+    let db = setup(p, "subs").await;
+    let mut tx = db.begin(TransactionMode::ReadOnly);
+    tx.collect(&channel("general")).await.unwrap();
+    let ts = tx.snapshot_ts();
+    let mut sub = db.subscribe(tx.read_set(), ts);
+    db.run_mutation(async |tx| tx.insert("messages", obj(&[("channel", s("random")), ("n", n(1.0))])).await).await.unwrap();
+    assert_eq!(sub.try_invalidated(), None, "{}: a write to another channel must not wake the subscription", p.name);
+    let (_, write_ts) = db.run_mutation(async |tx| tx.insert("messages", obj(&[("channel", s("general"))])).await).await.unwrap();
+    let woke = tokio::time::timeout(Duration::from_secs(5), sub.invalidated()).await.unwrap();
+    assert_eq!(woke, write_ts);
+    drop(sub);
+    assert_eq!(db.subscription_count(), 0);
+}
+
+pub async fn late_subscribers_catch_up(p: &Provider) {
+    let db = setup(p, "late").await;
+    let mut tx = db.begin(TransactionMode::ReadOnly);
+    tx.collect(&channel("general")).await.unwrap();
+    let ts = tx.snapshot_ts();
+    // The write lands between the read and the subscription.
+    db.run_mutation(async |tx| tx.insert("messages", obj(&[("channel", s("general"))])).await).await.unwrap();
+    let mut sub = db.subscribe(tx.read_set(), ts);
+    assert!(sub.try_invalidated().is_some(), "{}: a commit after the read must invalidate at once", p.name);
+}
