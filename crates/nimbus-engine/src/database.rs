@@ -29,6 +29,11 @@ use crate::schema::Schema;
 use crate::subscriptions::{SubscriptionId, SubscriptionRegistry};
 use crate::transaction::{Transaction, TransactionMode};
 
+/// Namespace of application metadata keys in storage.
+fn app_meta_key(key: &str) -> String {
+    format!("app/{key}")
+}
+
 /// Storage metadata key holding the schema JSON.
 pub const SCHEMA_META_KEY: &str = "schema";
 
@@ -342,6 +347,52 @@ impl Database {
         }
         *self.inner.schema.write() = Some(schema);
         for index in added {
+            self.backfill(index).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads an application metadata value (deployments, configuration) stored with
+    /// [`Database::put_meta`].
+    pub async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, EngineError> {
+        Ok(self.inner.storage.meta_get(&app_meta_key(key)).await?)
+    }
+
+    /// Stores (or with `None` deletes) application metadata through the commit path, atomically
+    /// and durably. Keys live in their own namespace, apart from the engine's catalog and schema.
+    pub async fn put_meta(&self, key: &str, value: Option<Vec<u8>>) -> Result<u64, EngineError> {
+        let key = app_meta_key(key);
+        self.inner.submit_catalog(move |_| Ok(vec![(key, value)])).await
+    }
+
+    /// Declares an index the platform itself needs (e.g. on a system table), creating the table
+    /// if needed and backfilling the index; a no-op when it already exists with these fields.
+    pub async fn ensure_index(&self, table: &str, name: &str, fields: Vec<crate::catalog::FieldPath>) -> Result<(), EngineError> {
+        let catalog = self.catalog();
+        if let Some(existing) = catalog.index_by_name(table, name) {
+            if existing.kind == IndexKind::Fields(fields.clone()) && existing.state == IndexState::Ready {
+                return Ok(());
+            }
+        }
+        self.inner.ensure_table(table).await?;
+        let mut added = None;
+        {
+            let (table, name, added) = (table.to_owned(), name.to_owned(), &mut added);
+            self.inner
+                .submit_catalog(move |catalog| {
+                    if let Some(existing) = catalog.index_by_name(&table, &name).cloned() {
+                        if existing.kind == IndexKind::Fields(fields.clone()) {
+                            *added = Some(existing.id);
+                            return Ok(Vec::new());
+                        }
+                        catalog.remove_index(existing.id);
+                    }
+                    *added = Some(catalog.add_index(&table, &name, fields)?);
+                    Ok(Vec::new())
+                })
+                .await?;
+        }
+        if let Some(index) = added {
             self.backfill(index).await?;
         }
         Ok(())

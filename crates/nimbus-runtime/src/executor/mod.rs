@@ -163,6 +163,43 @@ impl RuntimeExecutor {
         }
     }
 
+    /// Runs an invocation at once on a blocking thread of the embedder's tokio runtime, outside
+    /// admission. For calls made *by* running code on behalf of the same tenant (a mutation's
+    /// `runQuery`, an action's `runMutation`): queueing them behind their caller's own admission
+    /// slot could deadlock. Every limit of the request's policy still applies, and the caller
+    /// is answered at the hard deadline even if a native call keeps the thread busy.
+    pub fn invoke_unqueued(
+        &self,
+        request: InvocationRequest,
+    ) -> impl Future<Output = Result<InvocationOutcome, RuntimeError>> + Send + 'static {
+        let shared = self.shared.clone();
+        async move {
+            let handle = shared
+                .config
+                .tokio_handle
+                .clone()
+                .or_else(|| tokio::runtime::Handle::try_current().ok());
+            let limits = request.policy.limits().clone();
+            let hard_deadline = limits.wall_timeout + limits.hard_deadline_grace;
+            let task = tokio::task::spawn_blocking(move || {
+                let blocker = crate::isolate::Blocker::from_handle(handle);
+                let mut pool = pool::WorkerPool::new(0, shared.cache.clone());
+                pool.run(&request, &blocker, &shared.watchdog)
+            });
+            match tokio::time::timeout(hard_deadline, task).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(join_error)) => {
+                    Err(RuntimeError::internal(format!("nested invocation failed: {join_error}")))
+                }
+                Err(_) => Err(RuntimeError::new(
+                    ErrorCode::WorkerQuarantined,
+                    "function execution timed out inside a native operation that cannot be \
+                     interrupted and was abandoned. Do less work per call.",
+                )),
+            }
+        }
+    }
+
     fn enqueue(&self, job: Job) -> Option<RuntimeError> {
         if self.shared.shutting_down.load(Ordering::SeqCst) {
             return Some(RuntimeError::new(

@@ -37,6 +37,25 @@ defineGlobal("Convex", {
   },
 });
 
+// HTTP actions: the router turns the host's request description into a `Request` and the
+// handler's `Response` back into a description (body as base64; bodies are bounded by the host).
+jsSyscalls.set("requestFromConvexJson", ({ convexJson }) => {
+  const body = convexJson.bodyBase64 == null ? null : new Uint8Array(natives.base64ToBytes(convexJson.bodyBase64));
+  return new Request(convexJson.url, { method: convexJson.method, headers: convexJson.headers, body });
+});
+jsSyscalls.set("convexJsonFromResponse", ({ response }) => {
+  if (!(response instanceof Response)) {
+    throw new Error("HTTP actions must return a Response");
+  }
+  const body = response.body;
+  return {
+    status: response.status,
+    statusText: response.statusText,
+    headers: [...response.headers],
+    bodyBase64: body === null ? null : natives.bytesToBase64(body),
+  };
+});
+
 // ---- console ----------------------------------------------------------------------------------
 
 const INSPECT_DEPTH_MAX = 4;
