@@ -265,6 +265,33 @@ impl Database {
         Err(EngineError::Conflict { table: last_table, attempts: limits.occ_attempts_max })
     }
 
+    /// [`Database::run_mutation`] for code that must stay `Send` (spawned tasks, host-call
+    /// futures): the body returns a boxed future, which sidesteps the compiler's limits on
+    /// `Send` bounds for async closures. Captured values must be owned (clone them in).
+    pub async fn run_mutation_boxed<T: Send>(
+        &self,
+        mut body: impl for<'a> FnMut(&'a mut Transaction) -> futures::future::BoxFuture<'a, Result<T, EngineError>> + Send,
+    ) -> Result<(T, u64), EngineError> {
+        let limits = &self.inner.limits;
+        let mut backoff = limits.occ_backoff_initial;
+        let mut last_table = String::new();
+        for attempt in 1..=limits.occ_attempts_max {
+            let mut tx = self.begin(TransactionMode::ReadWrite);
+            let value = body(&mut tx).await?;
+            match self.commit(tx).await {
+                Ok(ts) => return Ok((value, ts)),
+                Err(EngineError::RetryableConflict { table }) => last_table = table,
+                Err(EngineError::SnapshotTooOld { .. }) => {}
+                Err(other) => return Err(other),
+            }
+            if attempt < limits.occ_attempts_max {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        Err(EngineError::Conflict { table: last_table, attempts: limits.occ_attempts_max })
+    }
+
     /// Subscribes to a read set observed at `ts`. Resolves as soon as a commit newer than `ts`
     /// writes into it — including commits that already happened between `ts` and now.
     pub fn subscribe(&self, reads: &ReadSet, ts: u64) -> Subscription {
@@ -456,8 +483,12 @@ impl Database {
         loop {
             let table = index.table.clone();
             let start = position.clone();
+            let index = index.clone();
             let (next, _) = self
-                .run_mutation(async |tx| tx.backfill_chunk(&table, &index, start.clone(), chunk).await)
+                .run_mutation_boxed(move |tx| {
+                    let (table, index, start) = (table.clone(), index.clone(), start.clone());
+                    Box::pin(async move { tx.backfill_chunk(&table, &index, start, chunk).await })
+                })
                 .await?;
             match next {
                 Some(next) => position = Some(next),

@@ -222,15 +222,18 @@ impl Transaction {
     }
 
     async fn load(&mut self, key: DocKey) -> Result<Option<Document>, EngineError> {
-        let version = self.db.storage.get_document(key, self.snapshot_ts).await?;
-        match version.and_then(|v| v.value) {
-            Some(bytes) => {
-                let document = Document::decode(&bytes)?;
-                self.count_read(&document)?;
-                Ok(Some(document))
-            }
-            None => Ok(None),
+        let document = self.load_uncounted(key).await?;
+        if let Some(document) = &document {
+            self.count_read(document)?;
         }
+        Ok(document)
+    }
+
+    /// Reads a document without counting it against the read limits: for query prefetch,
+    /// whose documents count only once the query reaches them (see [`Self::pull`]).
+    async fn load_uncounted(&self, key: DocKey) -> Result<Option<Document>, EngineError> {
+        let version = self.db.storage.get_document(key, self.snapshot_ts).await?;
+        version.and_then(|v| v.value).map(|bytes| Document::decode(&bytes)).transpose()
     }
 
     /// The table name for an id, if its table exists.
@@ -439,6 +442,12 @@ impl Transaction {
             }
             if let Some((key, document)) = stream.buffer.pop_front() {
                 stream.position = Some(key);
+                // A prefetched page may run far past a limit; only documents the query reaches
+                // count as read (the transaction's own writes were never read from storage).
+                let doc_key = DocKey { table: document.id.table_number().get(), internal_id: document.id.internal_id() };
+                if !self.writes.contains_key(&doc_key) {
+                    self.count_read(&document)?;
+                }
                 if stream.judge(&document)?.pass {
                     return Ok(Some(document));
                 }
@@ -468,7 +477,7 @@ impl Transaction {
             if self.writes.contains_key(&doc_key) {
                 continue;
             }
-            if let Some(document) = self.load(doc_key).await? {
+            if let Some(document) = self.load_uncounted(doc_key).await? {
                 items.push((key, document));
             }
         }

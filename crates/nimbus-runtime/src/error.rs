@@ -81,6 +81,8 @@ pub struct RuntimeError {
     /// For [`ErrorCode::JsException`]: the `data` property of a thrown error (Convex's
     /// `ConvexError` data), as the JSON text the code attached to it.
     pub data: Option<String>,
+    /// Console lines the code logged before it failed.
+    pub logs: Vec<crate::invocation::LogLine>,
 }
 
 impl RuntimeError {
@@ -91,6 +93,7 @@ impl RuntimeError {
             message: message.into(),
             stack: None,
             data: None,
+            logs: Vec::new(),
         }
     }
 

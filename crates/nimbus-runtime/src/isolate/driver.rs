@@ -225,13 +225,14 @@ pub(crate) fn js_error(ctx: &Ctx<'_>, error: rquickjs::Error, env: &DriveEnv<'_>
     }
     if message.contains("Maximum call stack size exceeded") || message.contains("stack overflow") {
         return RuntimeError {
-            code: ErrorCode::StackOverflow,
-            message: format!(
-                "{message} (the JS stack limit is {} KiB; avoid unbounded recursion)",
-                env.limits.stack_bytes_max / 1024
-            ),
             stack,
-            data: None,
+            ..RuntimeError::new(
+                ErrorCode::StackOverflow,
+                format!(
+                    "{message} (the JS stack limit is {} KiB; avoid unbounded recursion)",
+                    env.limits.stack_bytes_max / 1024
+                ),
+            )
         };
     }
     if let Some(denial) = env.state.borrow().grant_denial.as_ref()
@@ -242,12 +243,7 @@ pub(crate) fn js_error(ctx: &Ctx<'_>, error: rquickjs::Error, env: &DriveEnv<'_>
             ..denial.clone()
         };
     }
-    RuntimeError {
-        code: ErrorCode::JsException,
-        message,
-        stack,
-        data,
-    }
+    RuntimeError { stack, data, ..RuntimeError::new(ErrorCode::JsException, message) }
 }
 
 /// `(message, stack, data)` of a thrown value.

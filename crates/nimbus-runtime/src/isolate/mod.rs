@@ -294,6 +294,10 @@ impl Isolate {
         if result.is_err() || memory.malloc_bytes as usize > limits.heap_bytes() / 10 * 9 {
             self.poison_if_needed(result.as_ref().err(), memory);
         }
+        let result = result.map_err(|mut error| {
+            error.logs = logs.clone();
+            error
+        });
         result.map(|result_json| InvocationOutcome {
             result_json,
             logs,

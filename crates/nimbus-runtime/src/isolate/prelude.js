@@ -64,7 +64,7 @@ const INSPECT_ITEMS_MAX = 100;
 function inspect(value, depth, seen) {
   switch (typeof value) {
     case "string":
-      return depth === 0 ? value : `'${value.replace(/'/g, "\\'")}'`;
+      return `'${value.replace(/'/g, "\\'")}'`;
     case "number":
       return Object.is(value, -0) ? "-0" : String(value);
     case "bigint":

@@ -1,0 +1,699 @@
+//! `FunctionRunner`: deploys apps and runs their functions.
+//!
+//! A query runs in a read-only transaction at the newest snapshot (or a given one) and returns
+//! its read set for subscriptions. A mutation runs in a read-write transaction committed
+//! through the engine's single mutation path; on an OCC conflict the whole function is re-run
+//! (bounded). An action runs without a transaction and reaches data only through other
+//! functions. Calls made *by* running functions skip admission (their caller already holds a
+//! slot) and are bounded by a nesting depth.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use nimbus_engine::{Database, Engine, EngineError, ReadSet, TransactionMode};
+use nimbus_runtime::{
+    AdmissionCaps, CancelToken, EntryPoint, ExecutionMode, GrantFamily, InvocationAuth, InvocationOutcome,
+    InvocationRequest, PoolKind, ReturnEncoding, RuntimeError, RuntimeExecutor, RuntimeGrants, RuntimePolicy,
+    TenantId,
+};
+use nimbus_storage::TenantName;
+use nimbus_values::Value;
+use parking_lot::RwLock;
+use serde_json::{Value as Json, json};
+
+use crate::analysis;
+use crate::bridge::{BridgeMode, FunctionBridge, SharedBridge, TxSlot};
+use crate::deployment::{AppModules, DEPLOYMENT_META_KEY, Deployment, FunctionInfo, FunctionKind, Visibility};
+use crate::error::{FailureKind, FunctionError};
+use crate::fetch::{FetchPolicy, Fetcher};
+use crate::path::FunctionPath;
+use crate::scheduler::{self, Clock, SystemClock};
+use crate::validation::{validate_args, validate_returns};
+
+/// Runner settings; every bound is named here.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Wall-clock limit of a query.
+    pub query_timeout: Duration,
+    /// Wall-clock limit of one mutation attempt.
+    pub mutation_timeout: Duration,
+    /// Wall-clock limit of an action or HTTP action.
+    pub action_timeout: Duration,
+    /// Heap per isolate.
+    pub heap_mib: u32,
+    /// Host calls one invocation may make.
+    pub host_calls_max: u32,
+    /// Per-tenant admission caps.
+    pub admission: AdmissionCaps,
+    /// Isolate pool for function calls.
+    pub pool: PoolKind,
+    /// Default outbound network policy for actions.
+    pub fetch: FetchPolicy,
+    /// How deep functions may call functions.
+    pub nesting_depth_max: u32,
+    /// Bound on an HTTP action's request or response body.
+    pub http_body_bytes_max: usize,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            query_timeout: Duration::from_secs(10),
+            mutation_timeout: Duration::from_secs(10),
+            action_timeout: Duration::from_secs(600),
+            heap_mib: 64,
+            host_calls_max: 65_536,
+            admission: AdmissionCaps { active_max: 4, queue_max: 1024, in_flight_max: 1028 },
+            pool: PoolKind::Warm,
+            fetch: FetchPolicy::default(),
+            nesting_depth_max: 8,
+            http_body_bytes_max: 20 * 1024 * 1024,
+        }
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// A client: only public functions.
+    Public,
+    /// The tenant's admin (deploy key): internal functions too.
+    Admin,
+    /// The platform (scheduler, crons): internal functions too.
+    System,
+    /// Another function (an action's `runQuery`…), at this nesting depth.
+    Function {
+        /// Nesting depth.
+        depth: u32,
+    },
+}
+
+/// One function call, as data.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    /// Tenant.
+    pub tenant: TenantName,
+    /// `module:function`.
+    pub path: String,
+    /// The arguments object.
+    pub args: Value,
+    /// Who calls.
+    pub caller: Caller,
+    /// End-user identity (JSON object), passed to the function as data.
+    pub identity: Option<Json>,
+    /// The kind the caller expects (`/api/query` expects a query), if any.
+    pub expected_kind: Option<FunctionKind>,
+}
+
+/// What a successful call produced.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    /// The returned value.
+    pub value: Value,
+    /// Console lines in Convex's `"[LEVEL] …"` form.
+    pub log_lines: Vec<String>,
+    /// The function's kind.
+    pub kind: FunctionKind,
+    /// Queries: the snapshot read at; mutations: the commit timestamp; actions: the newest
+    /// snapshot when it finished.
+    pub ts: u64,
+    /// Queries: what they read (for subscriptions).
+    pub read_set: Option<ReadSet>,
+}
+
+/// An HTTP request for an HTTP action.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// Absolute URL as the client sent it.
+    pub url: String,
+    /// Method.
+    pub method: String,
+    /// Header pairs.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Option<Vec<u8>>,
+}
+
+/// The HTTP action's response.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// Status.
+    pub status: u16,
+    /// Header pairs.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+    /// Console lines.
+    pub log_lines: Vec<String>,
+}
+
+/// Deploys apps and runs their functions.
+#[derive(Clone)]
+pub struct FunctionRunner {
+    inner: Arc<RunnerInner>,
+}
+
+impl std::fmt::Debug for FunctionRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FunctionRunner").finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct RunnerInner {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) executor: Arc<RuntimeExecutor>,
+    pub(crate) config: RunnerConfig,
+    pub(crate) fetcher: Fetcher,
+    pub(crate) clock: Arc<dyn Clock>,
+    deployments: RwLock<HashMap<TenantName, Arc<Deployment>>>,
+    policies: HashMap<&'static str, Arc<RuntimePolicy>>,
+    weak: Weak<RunnerInner>,
+}
+
+fn build_policy(config: &RunnerConfig, timeout: Duration, grants: RuntimeGrants) -> Arc<RuntimePolicy> {
+    Arc::new(
+        RuntimePolicy::builder()
+            .grants(grants)
+            .pool(config.pool)
+            .heap_mib(config.heap_mib)
+            .wall_timeout(timeout)
+            .host_calls_max(config.host_calls_max)
+            .admission(config.admission)
+            .build()
+            .expect("the runner's policies are valid"),
+    )
+}
+
+impl FunctionRunner {
+    /// A runner over `engine`, running code on `executor`.
+    pub fn new(engine: Arc<Engine>, executor: Arc<RuntimeExecutor>, config: RunnerConfig) -> Self {
+        Self::with_clock(engine, executor, config, Arc::new(SystemClock))
+    }
+
+    /// A runner whose scheduler reads time from `clock` (tests inject a manual clock).
+    pub fn with_clock(engine: Arc<Engine>, executor: Arc<RuntimeExecutor>, config: RunnerConfig, clock: Arc<dyn Clock>) -> Self {
+        let base = RuntimeGrants::none()
+            .with(GrantFamily::Database)
+            .with(GrantFamily::Functions)
+            .with(GrantFamily::Scheduler)
+            .with(GrantFamily::Identity)
+            .with(GrantFamily::Storage)
+            .with(GrantFamily::Env);
+        let mut policies = HashMap::new();
+        policies.insert("query", build_policy(&config, config.query_timeout, base.clone()));
+        policies.insert("mutation", build_policy(&config, config.mutation_timeout, base.clone()));
+        policies.insert("action", build_policy(&config, config.action_timeout, base.with(GrantFamily::Network)));
+        let inner = Arc::new_cyclic(|weak| RunnerInner {
+            engine,
+            executor,
+            fetcher: Fetcher::new(config.fetch.clone()),
+            config,
+            clock,
+            deployments: RwLock::new(HashMap::new()),
+            policies,
+            weak: weak.clone(),
+        });
+        Self { inner }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.inner.engine
+    }
+
+    /// The executor.
+    pub fn executor(&self) -> &Arc<RuntimeExecutor> {
+        &self.inner.executor
+    }
+
+    /// Outbound network policies.
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.inner.fetcher
+    }
+
+    /// Analyses `modules` and, only if everything is valid, makes them the tenant's deployment:
+    /// the schema is applied (existing documents validated, indexes backfilled), the deployment
+    /// is stored, and crons are replaced in one transaction. On any error the previous
+    /// deployment keeps serving.
+    pub async fn deploy(&self, tenant: &TenantName, modules: AppModules, env: BTreeMap<String, String>) -> Result<Arc<Deployment>, FunctionError> {
+        let inner = &self.inner;
+        let deployment = analysis::analyze(&inner.executor, &TenantId::new(tenant.as_str()), &modules, env).await?;
+        let db = inner.database(tenant).await?;
+        if let Some(schema) = &deployment.schema {
+            db.set_schema(schema).await.map_err(|e| FunctionError::user(format!("Schema push failed: {e}")))?;
+        }
+        scheduler::prepare(&db).await.map_err(FunctionError::from_engine)?;
+        let bytes = serde_json::to_vec(&deployment.to_json()).map_err(|e| FunctionError::internal(e.to_string()))?;
+        db.put_meta(DEPLOYMENT_META_KEY, Some(bytes)).await.map_err(FunctionError::from_engine)?;
+        let deployment = Arc::new(deployment);
+        inner.deployments.write().insert(tenant.clone(), deployment.clone());
+        scheduler::install_crons(&db, &deployment, inner.clock.now_ms()).await?;
+        Ok(deployment)
+    }
+
+    /// The tenant's active deployment, if any.
+    pub async fn deployment(&self, tenant: &TenantName) -> Result<Option<Arc<Deployment>>, FunctionError> {
+        self.inner.deployment(tenant).await
+    }
+
+    /// Runs a function.
+    pub async fn call(&self, request: CallRequest) -> Result<CallOutcome, FunctionError> {
+        self.inner.call(request).await
+    }
+
+    /// Runs a query at an earlier snapshot (`/api/query_at_ts`).
+    pub async fn query_at(&self, request: CallRequest, ts: u64) -> Result<CallOutcome, FunctionError> {
+        self.inner.call_at(request, Some(ts)).await
+    }
+
+    /// Runs the tenant's HTTP action for `request`. `Ok(None)`: no route matches (the caller
+    /// answers 404 without running any code).
+    pub async fn http_action(&self, tenant: &TenantName, request: HttpRequest) -> Result<Option<HttpResponse>, FunctionError> {
+        self.inner.http_action(tenant, request).await
+    }
+
+    /// Runs every scheduled job and cron due at the clock's current time; returns how many
+    /// jobs ran. The background loop calls this; tests call it after moving a manual clock.
+    pub async fn run_due_jobs(&self, tenant: &TenantName) -> Result<usize, FunctionError> {
+        scheduler::run_due(&self.inner, tenant).await
+    }
+
+    /// Marks actions that were running when the process stopped as failed (they ran at most
+    /// once and their outcome is unknown). Call once per tenant at startup.
+    pub async fn recover_after_restart(&self, tenant: &TenantName) -> Result<usize, FunctionError> {
+        let db = self.inner.database(tenant).await?;
+        scheduler::fail_interrupted_actions(&db, self.inner.clock.now_ms()).await.map_err(FunctionError::from_engine)
+    }
+
+    /// When the next job or cron of the tenant is due (ms since the epoch), if any.
+    pub async fn next_due_ms(&self, tenant: &TenantName) -> Result<Option<f64>, FunctionError> {
+        let db = self.inner.database(tenant).await?;
+        scheduler::next_due(&db).await.map_err(FunctionError::from_engine)
+    }
+}
+
+impl RunnerInner {
+    pub(crate) async fn database(&self, tenant: &TenantName) -> Result<Database, FunctionError> {
+        self.engine.database(tenant).await.map_err(FunctionError::from_engine)
+    }
+
+    pub(crate) async fn deployment(&self, tenant: &TenantName) -> Result<Option<Arc<Deployment>>, FunctionError> {
+        if let Some(deployment) = self.deployments.read().get(tenant) {
+            return Ok(Some(deployment.clone()));
+        }
+        let db = self.database(tenant).await?;
+        let Some(bytes) = db.get_meta(DEPLOYMENT_META_KEY).await.map_err(FunctionError::from_engine)? else {
+            return Ok(None);
+        };
+        let json: Json = serde_json::from_slice(&bytes).map_err(|e| FunctionError::internal(format!("stored deployment is damaged: {e}")))?;
+        let deployment = Arc::new(Deployment::from_json(&json)?);
+        self.deployments.write().insert(tenant.clone(), deployment.clone());
+        Ok(Some(deployment))
+    }
+
+    fn policy(&self, kind: FunctionKind) -> Arc<RuntimePolicy> {
+        let key = match kind {
+            FunctionKind::Query => "query",
+            FunctionKind::Mutation => "mutation",
+            FunctionKind::Action | FunctionKind::HttpAction => "action",
+        };
+        self.policies[key].clone()
+    }
+
+    pub(crate) async fn call(&self, request: CallRequest) -> Result<CallOutcome, FunctionError> {
+        self.call_at(request, None).await
+    }
+
+    /// Looks up and checks the function a request names.
+    async fn resolve(&self, request: &CallRequest) -> Result<(Arc<Deployment>, FunctionInfo), FunctionError> {
+        let not_found = || FunctionError::not_found(format!("Could not find public function for '{}'. Did you forget to run `npx convex dev` or `npx convex deploy`?", request.path));
+        let deployment = self.deployment(&request.tenant).await?.ok_or_else(not_found)?;
+        let path = FunctionPath::parse(&request.path)?;
+        let info = deployment.function(&path).cloned().ok_or_else(not_found)?;
+        if info.visibility == Visibility::Internal && request.caller == Caller::Public {
+            return Err(not_found());
+        }
+        if info.kind == FunctionKind::HttpAction {
+            return Err(FunctionError::not_found(format!("{} is an HTTP action; call it through its HTTP route", path)));
+        }
+        if let Some(expected) = request.expected_kind
+            && expected != info.kind
+        {
+            return Err(FunctionError::user(format!(
+                "Trying to execute {} as {}, but it is defined as {}.",
+                path,
+                kind_title(expected),
+                kind_title(info.kind)
+            )));
+        }
+        if let Caller::Function { depth } = request.caller
+            && depth > self.config.nesting_depth_max
+        {
+            return Err(FunctionError::user(format!(
+                "Function calls are nested more than {} deep; reduce the nesting",
+                self.config.nesting_depth_max
+            )));
+        }
+        Ok((deployment, info))
+    }
+
+    pub(crate) async fn call_at(&self, request: CallRequest, at_ts: Option<u64>) -> Result<CallOutcome, FunctionError> {
+        let (deployment, info) = self.resolve(&request).await?;
+        let db = self.database(&request.tenant).await?;
+        validate_args(&info, &request.args, &db.catalog())?;
+        let depth = match request.caller {
+            Caller::Function { depth } => depth,
+            _ => 0,
+        };
+        let unqueued = matches!(request.caller, Caller::Function { .. });
+        match info.kind {
+            FunctionKind::Query => self.run_query(&db, &deployment, &info, &request, depth, unqueued, at_ts).await,
+            FunctionKind::Mutation => self.run_mutation(&db, &deployment, &info, &request, depth, unqueued).await,
+            FunctionKind::Action => self.run_action(&db, &deployment, &info, &request, depth, unqueued).await,
+            FunctionKind::HttpAction => Err(FunctionError::internal("HTTP actions are not called by path")),
+        }
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one call's context, passed along once")]
+    pub(crate) async fn invoke(
+        &self,
+        db: &Database,
+        deployment: &Arc<Deployment>,
+        info: &FunctionInfo,
+        mode: BridgeMode,
+        identity: Option<Json>,
+        depth: u32,
+        unqueued: bool,
+        entry: EntryPoint,
+        snapshot_ts: u64,
+    ) -> Result<InvocationOutcome, FunctionError> {
+        let request_id = format!("{:016x}", rand::random::<u64>());
+        let execution = match mode {
+            BridgeMode::Action => ExecutionMode::Action,
+            _ => ExecutionMode::Deterministic { seed: rand::random(), now_ms: self.clock.now_ms() },
+        };
+        let bridge = SharedBridge::new(
+            self.weak.clone(),
+            db.clone(),
+            deployment.clone(),
+            mode,
+            info.path.clone(),
+            identity.clone(),
+            request_id.clone(),
+            depth,
+            snapshot_ts,
+        );
+        let request = InvocationRequest {
+            tenant: TenantId::new(db.tenant().as_str()),
+            bundle: deployment.bundle.clone(),
+            policy: self.policy(info.kind),
+            bridge: bridge as Arc<FunctionBridge>,
+            entry,
+            mode: execution,
+            auth: match identity {
+                Some(identity) => InvocationAuth::User { identity_json: identity.to_string() },
+                None => InvocationAuth::Anonymous,
+            },
+            request_id,
+            cancel: CancelToken::new(),
+        };
+        let result = if unqueued { self.executor.invoke_unqueued(request).await } else { self.executor.invoke(request).await };
+        result.map_err(runtime_failure)
+    }
+
+    pub(crate) fn call_entry(info: &FunctionInfo, method: &str, args: &Value) -> EntryPoint {
+        let args_json = Json::Array(vec![args.to_json()]).to_string();
+        let mut call_args = vec![args_json];
+        if method == "invokeAction" {
+            call_args.insert(0, "dummy_request_id".to_owned());
+        }
+        EntryPoint::Call {
+            module: info.path.module.clone(),
+            export_path: vec![info.path.export.clone(), method.to_owned()],
+            args: call_args,
+            returns: ReturnEncoding::JsonText,
+        }
+    }
+
+    fn decode_result(outcome: &InvocationOutcome) -> Result<Value, FunctionError> {
+        let json: Json = serde_json::from_str(&outcome.result_json)
+            .map_err(|e| FunctionError::internal(format!("function returned invalid JSON: {e}")))?;
+        Value::from_json(&json).map_err(|e| FunctionError::user(format!("function returned an invalid value: {e}")))
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one call's context, passed along once")]
+    async fn run_query(
+        &self,
+        db: &Database,
+        deployment: &Arc<Deployment>,
+        info: &FunctionInfo,
+        request: &CallRequest,
+        depth: u32,
+        unqueued: bool,
+        at_ts: Option<u64>,
+    ) -> Result<CallOutcome, FunctionError> {
+        let tx = match at_ts {
+            Some(ts) => db.begin_at(ts).map_err(FunctionError::from_engine)?,
+            None => db.begin(TransactionMode::ReadOnly),
+        };
+        let ts = tx.snapshot_ts();
+        let slot: TxSlot = Arc::new(tokio::sync::Mutex::new(Some(tx)));
+        let entry = Self::call_entry(info, "invokeQuery", &request.args);
+        let outcome = self
+            .invoke(db, deployment, info, BridgeMode::Query { tx: slot.clone() }, request.identity.clone(), depth, unqueued, entry, ts)
+            .await?;
+        let log_lines = log_lines(&outcome);
+        let mut tx = slot.lock().await.take().ok_or_else(|| FunctionError::internal("query transaction vanished"))?;
+        let value = Self::decode_result(&outcome).map_err(|e| e.with_logs(log_lines.clone()))?;
+        validate_returns(info, &value, &db.catalog()).map_err(|e| e.with_logs(log_lines.clone()))?;
+        let read_set = tx.read_set().clone();
+        Ok(CallOutcome { value, log_lines, kind: FunctionKind::Query, ts, read_set: Some(read_set) })
+    }
+
+    async fn run_mutation(
+        &self,
+        db: &Database,
+        deployment: &Arc<Deployment>,
+        info: &FunctionInfo,
+        request: &CallRequest,
+        depth: u32,
+        unqueued: bool,
+    ) -> Result<CallOutcome, FunctionError> {
+        let limits = nimbus_engine::EngineLimits::default();
+        let mut backoff = limits.occ_backoff_initial;
+        let mut conflict_table = String::new();
+        for attempt in 1..=limits.occ_attempts_max {
+            let tx = db.begin(TransactionMode::ReadWrite);
+            let snapshot = tx.snapshot_ts();
+            let slot: TxSlot = Arc::new(tokio::sync::Mutex::new(Some(tx)));
+            let entry = Self::call_entry(info, "invokeMutation", &request.args);
+            let outcome = self
+                .invoke(db, deployment, info, BridgeMode::Mutation { tx: slot.clone() }, request.identity.clone(), depth, unqueued, entry, snapshot)
+                .await?;
+            let log_lines = log_lines(&outcome);
+            let tx = slot.lock().await.take().ok_or_else(|| FunctionError::internal("mutation transaction vanished"))?;
+            let value = Self::decode_result(&outcome).map_err(|e| e.with_logs(log_lines.clone()))?;
+            validate_returns(info, &value, &db.catalog()).map_err(|e| e.with_logs(log_lines.clone()))?;
+            match db.commit(tx).await {
+                Ok(ts) => return Ok(CallOutcome { value, log_lines, kind: FunctionKind::Mutation, ts, read_set: None }),
+                Err(EngineError::RetryableConflict { table }) => conflict_table = table,
+                Err(EngineError::SnapshotTooOld { .. }) => {}
+                Err(other) => return Err(FunctionError::from_engine(other).with_logs(log_lines)),
+            }
+            if attempt < limits.occ_attempts_max {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        Err(FunctionError::from_engine(EngineError::Conflict { table: conflict_table, attempts: limits.occ_attempts_max }))
+    }
+
+    async fn run_action(
+        &self,
+        db: &Database,
+        deployment: &Arc<Deployment>,
+        info: &FunctionInfo,
+        request: &CallRequest,
+        depth: u32,
+        unqueued: bool,
+    ) -> Result<CallOutcome, FunctionError> {
+        let entry = Self::call_entry(info, "invokeAction", &request.args);
+        let outcome = self
+            .invoke(db, deployment, info, BridgeMode::Action, request.identity.clone(), depth, unqueued, entry, db.snapshot_ts())
+            .await?;
+        let log_lines = log_lines(&outcome);
+        let value = Self::decode_result(&outcome).map_err(|e| e.with_logs(log_lines.clone()))?;
+        validate_returns(info, &value, &db.catalog()).map_err(|e| e.with_logs(log_lines.clone()))?;
+        Ok(CallOutcome { value, log_lines, kind: FunctionKind::Action, ts: db.snapshot_ts(), read_set: None })
+    }
+
+    /// `ctx.runQuery` / `ctx.runMutation` from a query or mutation: the callee runs in the
+    /// caller's transaction.
+    pub(crate) async fn run_nested_in_transaction(
+        &self,
+        parent: &FunctionBridge,
+        path: &FunctionPath,
+        kind: FunctionKind,
+        args: Value,
+    ) -> Result<Value, FunctionError> {
+        if parent.depth + 1 > self.config.nesting_depth_max {
+            return Err(FunctionError::user(format!(
+                "Function calls are nested more than {} deep; reduce the nesting",
+                self.config.nesting_depth_max
+            )));
+        }
+        let deployment = parent.deployment.clone();
+        let info = deployment
+            .function(path)
+            .cloned()
+            .ok_or_else(|| FunctionError::not_found(format!("Could not find function for '{path}'.")))?;
+        if info.kind != kind {
+            return Err(FunctionError::user(format!(
+                "Trying to execute {} as {}, but it is defined as {}.",
+                path,
+                kind_title(kind),
+                kind_title(info.kind)
+            )));
+        }
+        validate_args(&info, &args, &parent.db.catalog())?;
+        let mode = match (&parent.mode, kind) {
+            (BridgeMode::Query { tx } | BridgeMode::Mutation { tx }, FunctionKind::Query) => BridgeMode::Query { tx: tx.clone() },
+            (BridgeMode::Mutation { tx }, FunctionKind::Mutation) => BridgeMode::Mutation { tx: tx.clone() },
+            _ => return Err(FunctionError::user("this nested call is not allowed here")),
+        };
+        let method = if kind == FunctionKind::Query { "invokeQuery" } else { "invokeMutation" };
+        let entry = Self::call_entry(&info, method, &args);
+        let outcome = self
+            .invoke(&parent.db, &deployment, &info, mode, parent.identity.clone(), parent.depth + 1, true, entry, parent.snapshot_ts)
+            .await?;
+        let value = Self::decode_result(&outcome)?;
+        validate_returns(&info, &value, &parent.db.catalog())?;
+        Ok(value)
+    }
+
+    async fn http_action(&self, tenant: &TenantName, request: HttpRequest) -> Result<Option<HttpResponse>, FunctionError> {
+        let Some(deployment) = self.deployment(tenant).await? else { return Ok(None) };
+        let Some(routes) = &deployment.http_routes else { return Ok(None) };
+        let url = url_path(&request.url);
+        if lookup_route(routes, &url, &request.method).is_none() {
+            return Ok(None);
+        }
+        if request.body.as_ref().is_some_and(|b| b.len() > self.config.http_body_bytes_max) {
+            return Err(FunctionError::user(format!(
+                "HTTP request body exceeds the {} byte limit",
+                self.config.http_body_bytes_max
+            )));
+        }
+        let db = self.database(tenant).await?;
+        let method = request.method.to_ascii_uppercase();
+        let body = match method.as_str() {
+            "GET" | "HEAD" | "OPTIONS" => None,
+            _ => request.body.as_ref().map(|b| STANDARD.encode(b)),
+        };
+        let request_json = json!({ "url": request.url, "method": method, "headers": request.headers, "bodyBase64": body }).to_string();
+        let info = FunctionInfo {
+            path: FunctionPath { module: "http.js".into(), export: "default".into() },
+            kind: FunctionKind::HttpAction,
+            visibility: Visibility::Public,
+            args: None,
+            returns: None,
+        };
+        let entry = EntryPoint::Call {
+            module: "http.js".into(),
+            export_path: vec!["default".into(), "runRequest".into()],
+            args: vec![request_json, url],
+            returns: ReturnEncoding::JsonText,
+        };
+        let outcome = self.invoke(&db, &deployment, &info, BridgeMode::Action, None, 0, false, entry, db.snapshot_ts()).await?;
+        let log_lines = log_lines(&outcome);
+        let response: Json = serde_json::from_str(&outcome.result_json)
+            .map_err(|e| FunctionError::internal(format!("HTTP action returned invalid JSON: {e}")))?;
+        let body = match response["bodyBase64"].as_str() {
+            Some(b64) => STANDARD.decode(b64).map_err(|e| FunctionError::internal(format!("HTTP action body: {e}")))?,
+            None => Vec::new(),
+        };
+        if body.len() > self.config.http_body_bytes_max {
+            return Err(FunctionError::user(format!(
+                "HTTP response body exceeds the {} byte limit",
+                self.config.http_body_bytes_max
+            )));
+        }
+        let headers = response["headers"]
+            .as_array()
+            .map(|pairs| pairs.iter().filter_map(|p| Some((p[0].as_str()?.to_owned(), p[1].as_str()?.to_owned()))).collect())
+            .unwrap_or_default();
+        Ok(Some(HttpResponse { status: response["status"].as_u64().unwrap_or(200) as u16, headers, body, log_lines }))
+    }
+}
+
+/// The path of a URL (the router matches paths, not whole URLs).
+fn url_path(url: &str) -> String {
+    match url.find("://") {
+        Some(scheme_end) => {
+            let rest = &url[scheme_end + 3..];
+            let path = rest.find('/').map_or("/", |i| &rest[i..]);
+            path.split(['?', '#']).next().unwrap_or("/").to_owned()
+        }
+        None => url.split(['?', '#']).next().unwrap_or("/").to_owned(),
+    }
+}
+
+/// The router's matching rule: an exact path first, then the longest matching prefix route;
+/// `HEAD` is looked up as `GET`.
+pub(crate) fn lookup_route<'a>(routes: &'a [crate::deployment::HttpRoute], path: &str, method: &str) -> Option<&'a crate::deployment::HttpRoute> {
+    let method = match method.to_ascii_uppercase().as_str() {
+        "HEAD" => "GET".to_owned(),
+        m => m.to_owned(),
+    };
+    if let Some(exact) = routes.iter().find(|r| r.method == method && !r.path.ends_with('*') && r.path == path) {
+        return Some(exact);
+    }
+    routes
+        .iter()
+        .filter(|r| r.method == method && r.path.ends_with('*') && path.starts_with(&r.path[..r.path.len() - 1]))
+        .max_by_key(|r| r.path.len())
+}
+
+fn kind_title(kind: FunctionKind) -> &'static str {
+    match kind {
+        FunctionKind::Query => "Query",
+        FunctionKind::Mutation => "Mutation",
+        FunctionKind::Action => "Action",
+        FunctionKind::HttpAction => "HttpAction",
+    }
+}
+
+fn log_lines(outcome: &InvocationOutcome) -> Vec<String> {
+    outcome.logs.iter().map(|l| l.to_convex_string()).collect()
+}
+
+fn runtime_failure(error: RuntimeError) -> FunctionError {
+    let logs: Vec<String> = error.logs.iter().map(|l| l.to_convex_string()).collect();
+    let mut failure = FunctionError::from_runtime(error);
+    if failure.kind == FailureKind::Internal {
+        tracing::warn!(message = %failure.message, "function failed inside the platform");
+    }
+    failure.log_lines = logs;
+    failure
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deployment::HttpRoute;
+
+    #[test]
+    fn routes_match_like_the_convex_router() {
+        let route = |p: &str, m: &str| HttpRoute { path: p.into(), method: m.into() };
+        let routes = vec![route("/hello", "GET"), route("/echo/*", "POST"), route("/echo/deep/*", "POST")];
+        assert_eq!(lookup_route(&routes, "/hello", "HEAD").unwrap().path, "/hello");
+        assert_eq!(lookup_route(&routes, "/echo/deep/x", "POST").unwrap().path, "/echo/deep/*");
+        assert_eq!(lookup_route(&routes, "/echo/x", "POST").unwrap().path, "/echo/*");
+        assert!(lookup_route(&routes, "/hello", "POST").is_none());
+        assert!(lookup_route(&routes, "/nope", "GET").is_none());
+        assert_eq!(url_path("http://h:1/echo/a?b=c"), "/echo/a");
+    }
+}
