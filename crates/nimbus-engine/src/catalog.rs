@@ -111,14 +111,23 @@ impl Catalog {
 
     /// An index by table and name.
     pub fn index_by_name(&self, table: &str, name: &str) -> Option<&IndexInfo> {
-        self.tables.get(table)?.indexes.get(name).and_then(|id| self.indexes.get(id))
+        self.tables
+            .get(table)?
+            .indexes
+            .get(name)
+            .and_then(|id| self.indexes.get(id))
     }
 
     /// All indexes of a table (every state).
     pub fn table_indexes(&self, table: &str) -> Vec<&IndexInfo> {
         self.tables
             .get(table)
-            .map(|t| t.indexes.values().filter_map(|id| self.indexes.get(id)).collect())
+            .map(|t| {
+                t.indexes
+                    .values()
+                    .filter_map(|id| self.indexes.get(id))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -153,9 +162,10 @@ impl Catalog {
         };
         let number = TableNumber::new(number).map_err(|e| EngineError::InvalidId(e.to_string()))?;
         let mut indexes = BTreeMap::new();
-        for (index_name, kind) in
-            [("by_id", IndexKind::ById), ("by_creation_time", IndexKind::ByCreationTime)]
-        {
+        for (index_name, kind) in [
+            ("by_id", IndexKind::ById),
+            ("by_creation_time", IndexKind::ByCreationTime),
+        ] {
             let id = self.allocate_index_id();
             self.indexes.insert(
                 id,
@@ -170,7 +180,14 @@ impl Catalog {
             indexes.insert(index_name.to_owned(), id);
         }
         self.names_by_number.insert(number.get(), name.to_owned());
-        self.tables.insert(name.to_owned(), TableInfo { name: name.to_owned(), number, indexes });
+        self.tables.insert(
+            name.to_owned(),
+            TableInfo {
+                name: name.to_owned(),
+                number,
+                indexes,
+            },
+        );
         Ok(&self.tables[name])
     }
 
@@ -184,7 +201,10 @@ impl Catalog {
         validate_index_name(name)?;
         let id = self.allocate_index_id();
         let Some(info) = self.tables.get_mut(table) else {
-            return Err(EngineError::IndexNotFound { table: table.into(), index: name.into() });
+            return Err(EngineError::IndexNotFound {
+                table: table.into(),
+                index: name.into(),
+            });
         };
         info.indexes.insert(name.to_owned(), id);
         self.indexes.insert(
@@ -256,10 +276,14 @@ impl Catalog {
 
     /// Reads the persisted form.
     pub fn from_json(json: &Json) -> Result<Self, EngineError> {
-        let bad = |what: &str| EngineError::InvalidSchema(format!("stored catalog is damaged: {what}"));
+        let bad =
+            |what: &str| EngineError::InvalidSchema(format!("stored catalog is damaged: {what}"));
         let mut catalog = Catalog::new();
         for t in json["tables"].as_array().ok_or_else(|| bad("tables"))? {
-            let name = t["name"].as_str().ok_or_else(|| bad("table name"))?.to_owned();
+            let name = t["name"]
+                .as_str()
+                .ok_or_else(|| bad("table name"))?
+                .to_owned();
             let number = t["number"].as_u64().ok_or_else(|| bad("table number"))? as u32;
             let number = TableNumber::new(number).map_err(|_| bad("table number"))?;
             let indexes: BTreeMap<String, IndexId> = t["indexes"]
@@ -269,7 +293,14 @@ impl Catalog {
                 .map(|(k, v)| Ok((k.clone(), v.as_u64().ok_or_else(|| bad("index id"))? as u32)))
                 .collect::<Result<_, EngineError>>()?;
             catalog.names_by_number.insert(number.get(), name.clone());
-            catalog.tables.insert(name.clone(), TableInfo { name, number, indexes });
+            catalog.tables.insert(
+                name.clone(),
+                TableInfo {
+                    name,
+                    number,
+                    indexes,
+                },
+            );
         }
         for i in json["indexes"].as_array().ok_or_else(|| bad("indexes"))? {
             let kind = match i["kind"].as_str() {
@@ -285,7 +316,10 @@ impl Catalog {
                 id,
                 IndexInfo {
                     id,
-                    table: i["table"].as_str().ok_or_else(|| bad("index table"))?.into(),
+                    table: i["table"]
+                        .as_str()
+                        .ok_or_else(|| bad("index table"))?
+                        .into(),
                     name: i["name"].as_str().ok_or_else(|| bad("index name"))?.into(),
                     kind,
                     state: if i["ready"].as_bool() == Some(true) {
@@ -296,10 +330,12 @@ impl Catalog {
                 },
             );
         }
-        catalog.next_user_table =
-            json["nextUserTable"].as_u64().ok_or_else(|| bad("nextUserTable"))? as u32;
-        catalog.next_system_table =
-            json["nextSystemTable"].as_u64().ok_or_else(|| bad("nextSystemTable"))? as u32;
+        catalog.next_user_table = json["nextUserTable"]
+            .as_u64()
+            .ok_or_else(|| bad("nextUserTable"))? as u32;
+        catalog.next_system_table = json["nextSystemTable"]
+            .as_u64()
+            .ok_or_else(|| bad("nextSystemTable"))? as u32;
         catalog.next_index = json["nextIndex"].as_u64().ok_or_else(|| bad("nextIndex"))? as u32;
         Ok(catalog)
     }
@@ -307,7 +343,10 @@ impl Catalog {
 
 /// Table names: an ASCII letter (or `_` for system tables) then letters, digits and `_`.
 pub fn validate_table_name(name: &str) -> Result<(), EngineError> {
-    let invalid = |reason| EngineError::InvalidTableName { name: name.into(), reason };
+    let invalid = |reason| EngineError::InvalidTableName {
+        name: name.into(),
+        reason,
+    };
     if name.is_empty() {
         return Err(invalid("it is empty"));
     }
@@ -354,7 +393,14 @@ mod tests {
         let mut catalog = Catalog::new();
         let number = catalog.add_table("messages").unwrap().number;
         assert_eq!(number.get(), FIRST_USER_TABLE_NUMBER);
-        assert_eq!(catalog.add_table("_scheduled_functions").unwrap().number.get(), 513);
+        assert_eq!(
+            catalog
+                .add_table("_scheduled_functions")
+                .unwrap()
+                .number
+                .get(),
+            513
+        );
         let id = catalog
             .add_index("messages", "by_author", vec![vec!["author".into()]])
             .unwrap();
@@ -362,7 +408,11 @@ mod tests {
         catalog.mark_ready(id);
         let restored = Catalog::from_json(&catalog.to_json()).unwrap();
         assert_eq!(restored, catalog);
-        assert!(catalog.index_by_name("messages", "by_creation_time").is_some());
+        assert!(
+            catalog
+                .index_by_name("messages", "by_creation_time")
+                .is_some()
+        );
     }
 
     #[test]

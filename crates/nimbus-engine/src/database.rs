@@ -151,16 +151,18 @@ impl Database {
     ) -> Result<Self, EngineError> {
         let catalog = match storage.meta_get(CATALOG_META_KEY).await? {
             Some(bytes) => {
-                let json: serde_json::Value = serde_json::from_slice(&bytes)
-                    .map_err(|e| EngineError::InvalidSchema(format!("stored catalog is damaged: {e}")))?;
+                let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+                    EngineError::InvalidSchema(format!("stored catalog is damaged: {e}"))
+                })?;
                 Catalog::from_json(&json)?
             }
             None => Catalog::new(),
         };
         let schema = match storage.meta_get(SCHEMA_META_KEY).await? {
             Some(bytes) => {
-                let json: serde_json::Value = serde_json::from_slice(&bytes)
-                    .map_err(|e| EngineError::InvalidSchema(format!("stored schema is damaged: {e}")))?;
+                let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+                    EngineError::InvalidSchema(format!("stored schema is damaged: {e}"))
+                })?;
                 Some(Arc::new(Schema::from_json(&json, limits.index_fields_max)?))
             }
             None => None,
@@ -178,7 +180,10 @@ impl Database {
             }),
             table_creation: tokio::sync::Mutex::new(()),
             durable_ts: AtomicU64::new(last_ts),
-            hub: Mutex::new(Hub { durable_window_start: last_ts, ..Hub::default() }),
+            hub: Mutex::new(Hub {
+                durable_window_start: last_ts,
+                ..Hub::default()
+            }),
             limits,
         });
         let db = Self { inner };
@@ -219,7 +224,11 @@ impl Database {
                 self.snapshot_ts()
             )));
         }
-        Ok(Transaction::new(self.inner.clone(), ts, TransactionMode::ReadOnly))
+        Ok(Transaction::new(
+            self.inner.clone(),
+            ts,
+            TransactionMode::ReadOnly,
+        ))
     }
 
     /// Commits a transaction (the single mutation path); returns its commit timestamp. A
@@ -262,7 +271,10 @@ impl Database {
                 backoff *= 2;
             }
         }
-        Err(EngineError::Conflict { table: last_table, attempts: limits.occ_attempts_max })
+        Err(EngineError::Conflict {
+            table: last_table,
+            attempts: limits.occ_attempts_max,
+        })
     }
 
     /// [`Database::run_mutation`] for code that must stay `Send` (spawned tasks, host-call
@@ -270,7 +282,10 @@ impl Database {
     /// `Send` bounds for async closures. Captured values must be owned (clone them in).
     pub async fn run_mutation_boxed<T: Send>(
         &self,
-        mut body: impl for<'a> FnMut(&'a mut Transaction) -> futures::future::BoxFuture<'a, Result<T, EngineError>> + Send,
+        mut body: impl for<'a> FnMut(
+            &'a mut Transaction,
+        ) -> futures::future::BoxFuture<'a, Result<T, EngineError>>
+        + Send,
     ) -> Result<(T, u64), EngineError> {
         let limits = &self.inner.limits;
         let mut backoff = limits.occ_backoff_initial;
@@ -289,7 +304,10 @@ impl Database {
                 backoff *= 2;
             }
         }
-        Err(EngineError::Conflict { table: last_table, attempts: limits.occ_attempts_max })
+        Err(EngineError::Conflict {
+            table: last_table,
+            attempts: limits.occ_attempts_max,
+        })
     }
 
     /// Subscribes to a read set observed at `ts`. Resolves as soon as a commit newer than `ts`
@@ -302,7 +320,10 @@ impl Database {
             // The log no longer reaches back to `ts`: assume the worst.
             Some(hub.durable.front().map_or(ts + 1, |c| c.ts))
         } else {
-            hub.durable.iter().find(|c| c.ts > ts && reads.overlaps(&c.keys).is_some()).map(|c| c.ts)
+            hub.durable
+                .iter()
+                .find(|c| c.ts > ts && reads.overlaps(&c.keys).is_some())
+                .map(|c| c.ts)
         };
         match missed {
             Some(commit_ts) => {
@@ -313,7 +334,11 @@ impl Database {
                 hub.waiters.insert(id, (ts, sender));
             }
         }
-        Subscription { id, db: Arc::downgrade(&self.inner), receiver }
+        Subscription {
+            id,
+            db: Arc::downgrade(&self.inner),
+            receiver,
+        }
     }
 
     /// Live subscriptions.
@@ -322,7 +347,11 @@ impl Database {
     }
 
     /// Journal entries after `ts` (the commit log), decoded to write keys.
-    pub async fn journal_after(&self, ts: u64, limit: usize) -> Result<Vec<(u64, WriteKeys)>, EngineError> {
+    pub async fn journal_after(
+        &self,
+        ts: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, WriteKeys)>, EngineError> {
         let entries = self.inner.storage.journal_after(ts, limit).await?;
         Ok(entries
             .into_iter()
@@ -352,7 +381,9 @@ impl Database {
                             .map(|i| (i.name.clone(), i.id, i.kind.clone()))
                             .collect();
                         for (name, id, kind) in &existing {
-                            let IndexKind::Fields(fields) = kind else { continue };
+                            let IndexKind::Fields(fields) = kind else {
+                                continue;
+                            };
                             if table_schema.indexes.get(name) != Some(fields) {
                                 catalog.remove_index(*id);
                             }
@@ -368,7 +399,10 @@ impl Database {
                             }
                         }
                     }
-                    Ok(vec![(SCHEMA_META_KEY.to_owned(), Some(schema_bytes.clone()))])
+                    Ok(vec![(
+                        SCHEMA_META_KEY.to_owned(),
+                        Some(schema_bytes.clone()),
+                    )])
                 })
                 .await?;
         }
@@ -389,17 +423,25 @@ impl Database {
     /// and durably. Keys live in their own namespace, apart from the engine's catalog and schema.
     pub async fn put_meta(&self, key: &str, value: Option<Vec<u8>>) -> Result<u64, EngineError> {
         let key = app_meta_key(key);
-        self.inner.submit_catalog(move |_| Ok(vec![(key, value)])).await
+        self.inner
+            .submit_catalog(move |_| Ok(vec![(key, value)]))
+            .await
     }
 
     /// Declares an index the platform itself needs (e.g. on a system table), creating the table
     /// if needed and backfilling the index; a no-op when it already exists with these fields.
-    pub async fn ensure_index(&self, table: &str, name: &str, fields: Vec<crate::catalog::FieldPath>) -> Result<(), EngineError> {
+    pub async fn ensure_index(
+        &self,
+        table: &str,
+        name: &str,
+        fields: Vec<crate::catalog::FieldPath>,
+    ) -> Result<(), EngineError> {
         let catalog = self.catalog();
-        if let Some(existing) = catalog.index_by_name(table, name) {
-            if existing.kind == IndexKind::Fields(fields.clone()) && existing.state == IndexState::Ready {
-                return Ok(());
-            }
+        if let Some(existing) = catalog.index_by_name(table, name)
+            && existing.kind == IndexKind::Fields(fields.clone())
+            && existing.state == IndexState::Ready
+        {
+            return Ok(());
         }
         self.inner.ensure_table(table).await?;
         let mut added = None;
@@ -438,10 +480,16 @@ impl Database {
             let spec = crate::query::QuerySpec::index(table, "by_id", Vec::new());
             let mut cursor = None;
             loop {
-                let page = tx.query_page(&spec, cursor.as_ref(), None, 1_000, None).await?;
+                let page = tx
+                    .query_page(&spec, cursor.as_ref(), None, 1_000, None)
+                    .await?;
                 for document in &page.documents {
                     schema
-                        .validate(table, &Value::Object(document.fields.clone()), &CatalogResolver(&catalog))
+                        .validate(
+                            table,
+                            &Value::Object(document.fields.clone()),
+                            &CatalogResolver(&catalog),
+                        )
                         .map_err(|message| EngineError::SchemaValidation {
                             table: table.clone(),
                             id: document.id.encode(),
@@ -477,7 +525,9 @@ impl Database {
     /// through the commit path (so concurrent writes conflict and the chunk re-runs), then
     /// marks it ready.
     async fn backfill(&self, index_id: crate::catalog::IndexId) -> Result<(), EngineError> {
-        let Some(index) = self.catalog().index(index_id).cloned() else { return Ok(()) };
+        let Some(index) = self.catalog().index(index_id).cloned() else {
+            return Ok(());
+        };
         let chunk = self.inner.limits.backfill_chunk_documents;
         let mut position: Option<Vec<u8>> = None;
         loop {
@@ -515,7 +565,10 @@ fn build_data_batch(
     writes: &std::collections::BTreeMap<nimbus_storage::DocKey, crate::transaction::PendingWrite>,
     backfill: &[(crate::catalog::IndexId, Vec<u8>, nimbus_storage::DocKey)],
 ) -> Result<(CommitBatch, WriteKeys, String), EngineError> {
-    let mut batch = CommitBatch { ts, ..CommitBatch::default() };
+    let mut batch = CommitBatch {
+        ts,
+        ..CommitBatch::default()
+    };
     let mut keys = WriteKeys::default();
     let mut first_table = String::new();
     for (doc_key, pending) in writes {
@@ -536,10 +589,20 @@ fn build_data_batch(
             let new = pending.after.as_ref().map(|d| index_key(index, d));
             if old != new {
                 if let Some(old) = &old {
-                    batch.index_entries.push(IndexEntry { index_id: index.id, key: old.clone(), ts, doc: None });
+                    batch.index_entries.push(IndexEntry {
+                        index_id: index.id,
+                        key: old.clone(),
+                        ts,
+                        doc: None,
+                    });
                 }
                 if let Some(new) = &new {
-                    batch.index_entries.push(IndexEntry { index_id: index.id, key: new.clone(), ts, doc: Some(*doc_key) });
+                    batch.index_entries.push(IndexEntry {
+                        index_id: index.id,
+                        key: new.clone(),
+                        ts,
+                        doc: Some(*doc_key),
+                    });
                 }
             }
             for key in [old, new].into_iter().flatten() {
@@ -550,10 +613,19 @@ fn build_data_batch(
         }
     }
     for (index_id, key, doc_key) in backfill {
-        if batch.index_entries.iter().any(|e| e.index_id == *index_id && e.key == *key) {
+        if batch
+            .index_entries
+            .iter()
+            .any(|e| e.index_id == *index_id && e.key == *key)
+        {
             continue;
         }
-        batch.index_entries.push(IndexEntry { index_id: *index_id, key: key.clone(), ts, doc: Some(*doc_key) });
+        batch.index_entries.push(IndexEntry {
+            index_id: *index_id,
+            key: key.clone(),
+            ts,
+            doc: Some(*doc_key),
+        });
     }
     Ok((batch, keys, first_table))
 }
@@ -582,15 +654,28 @@ impl DatabaseInner {
         self.catalog()
             .table(name)
             .cloned()
-            .ok_or_else(|| EngineError::InvalidTableName { name: name.into(), reason: "creation failed" })
+            .ok_or_else(|| EngineError::InvalidTableName {
+                name: name.into(),
+                reason: "creation failed",
+            })
     }
 
     /// Validates a document against the schema, if the schema enforces validation.
-    pub(crate) fn validate_against_schema(&self, table: &str, document: &Document) -> Result<(), EngineError> {
-        let Some(schema) = self.schema.read().clone() else { return Ok(()) };
+    pub(crate) fn validate_against_schema(
+        &self,
+        table: &str,
+        document: &Document,
+    ) -> Result<(), EngineError> {
+        let Some(schema) = self.schema.read().clone() else {
+            return Ok(());
+        };
         let catalog = self.catalog();
         schema
-            .validate(table, &Value::Object(document.fields.clone()), &CatalogResolver(&catalog))
+            .validate(
+                table,
+                &Value::Object(document.fields.clone()),
+                &CatalogResolver(&catalog),
+            )
             .map_err(|message| EngineError::SchemaValidation {
                 table: table.to_owned(),
                 id: document.id.encode(),
@@ -609,11 +694,24 @@ impl DatabaseInner {
         let result = self
             .submit(None, |catalog, ts| {
                 let mut updated = catalog.clone();
-                let change = change.take().ok_or_else(|| EngineError::InvalidSchema("catalog change ran twice".into()))?;
+                let change = change
+                    .take()
+                    .ok_or_else(|| EngineError::InvalidSchema("catalog change ran twice".into()))?;
                 let mut meta = change(&mut updated)?;
-                meta.push((CATALOG_META_KEY.to_owned(), Some(serde_json::to_vec(&updated.to_json()).unwrap_or_default())));
+                meta.push((
+                    CATALOG_META_KEY.to_owned(),
+                    Some(serde_json::to_vec(&updated.to_json()).unwrap_or_default()),
+                ));
                 *self.catalog.write() = Arc::new(updated);
-                Ok((CommitBatch { ts, meta, ..CommitBatch::default() }, WriteKeys::default(), String::new()))
+                Ok((
+                    CommitBatch {
+                        ts,
+                        meta,
+                        ..CommitBatch::default()
+                    },
+                    WriteKeys::default(),
+                    String::new(),
+                ))
             })
             .await;
         if result.is_err() {
@@ -643,14 +741,19 @@ impl DatabaseInner {
         let catalog = self.catalog();
         if let Some((reads, snapshot)) = occ {
             if snapshot < state.window_start {
-                return Err(EngineError::SnapshotTooOld { window: self.limits.conflict_window_commits });
+                return Err(EngineError::SnapshotTooOld {
+                    window: self.limits.conflict_window_commits,
+                });
             }
             for commit in state.recent.iter().rev() {
                 if commit.ts <= snapshot {
                     break;
                 }
                 if let Some(index) = reads.overlaps(&commit.keys) {
-                    let table = catalog.index(index).map(|i| i.table.clone()).unwrap_or_default();
+                    let table = catalog
+                        .index(index)
+                        .map(|i| i.table.clone())
+                        .unwrap_or_default();
                     return Err(EngineError::RetryableConflict { table });
                 }
             }
@@ -661,7 +764,10 @@ impl DatabaseInner {
         let ticket = self.storage.submit(batch).await?;
         state.last_ts = ts;
         let keys = Arc::new(keys);
-        state.recent.push_back(RecentCommit { ts, keys: keys.clone() });
+        state.recent.push_back(RecentCommit {
+            ts,
+            keys: keys.clone(),
+        });
         while state.recent.len() > self.limits.conflict_window_commits {
             if let Some(old) = state.recent.pop_front() {
                 state.window_start = old.ts;
@@ -688,7 +794,11 @@ impl DatabaseInner {
                 hub.registry.remove(id);
             }
         }
-        let position = hub.durable.iter().rposition(|c| c.ts < ts).map_or(0, |p| p + 1);
+        let position = hub
+            .durable
+            .iter()
+            .rposition(|c| c.ts < ts)
+            .map_or(0, |p| p + 1);
         hub.durable.insert(position, RecentCommit { ts, keys });
         while hub.durable.len() > self.limits.conflict_window_commits {
             if let Some(old) = hub.durable.pop_front() {

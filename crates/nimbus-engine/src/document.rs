@@ -57,19 +57,26 @@ impl Document {
 
     /// Reads storage bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, EngineError> {
-        let damaged = |what: &str| EngineError::InvalidId(format!("stored document is damaged: {what}"));
+        let damaged =
+            |what: &str| EngineError::InvalidId(format!("stored document is damaged: {what}"));
         let text = std::str::from_utf8(bytes).map_err(|_| damaged("not UTF-8"))?;
         let Value::Object(object) = Value::from_json_text(text)? else {
             return Err(damaged("not an object"));
         };
         let mut map = object.into_map();
-        let Some(Value::String(id)) = map.remove("_id") else { return Err(damaged("no _id")) };
+        let Some(Value::String(id)) = map.remove("_id") else {
+            return Err(damaged("no _id"));
+        };
         let Some(Value::Float64(creation_time)) = map.remove("_creationTime") else {
             return Err(damaged("no _creationTime"));
         };
         let id = DocumentId::decode(&id).map_err(|e| damaged(&e.to_string()))?;
         let fields = Object::try_from(map).map_err(|_| damaged("bad field"))?;
-        Ok(Self { id, creation_time, fields })
+        Ok(Self {
+            id,
+            creation_time,
+            fields,
+        })
     }
 
     /// Size used for the per-transaction byte limits.

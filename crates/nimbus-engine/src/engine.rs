@@ -21,14 +21,20 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("persistence", &self.persistence.kind()).finish()
+        f.debug_struct("Engine")
+            .field("persistence", &self.persistence.kind())
+            .finish()
     }
 }
 
 impl Engine {
     /// An engine over `persistence`.
     pub fn new(persistence: Arc<dyn Persistence>, limits: EngineLimits) -> Self {
-        Self { persistence, limits, databases: tokio::sync::Mutex::new(HashMap::new()) }
+        Self {
+            persistence,
+            limits,
+            databases: tokio::sync::Mutex::new(HashMap::new()),
+        }
     }
 
     /// The tenant's database, opened (and its storage created) on first use.

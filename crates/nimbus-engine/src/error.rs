@@ -21,13 +21,17 @@ pub enum EngineError {
         attempts: u32,
     },
     /// One commit attempt conflicted; the caller may re-run the transaction.
-    #[error("transaction conflict on table \"{table}\": a concurrent commit wrote data this transaction read; re-run it")]
+    #[error(
+        "transaction conflict on table \"{table}\": a concurrent commit wrote data this transaction read; re-run it"
+    )]
     RetryableConflict {
         /// A table whose documents conflicted.
         table: String,
     },
     /// The transaction's snapshot is older than the conflict-check window.
-    #[error("transaction snapshot is too old to validate (older than the {window} most recent commits); re-run it")]
+    #[error(
+        "transaction snapshot is too old to validate (older than the {window} most recent commits); re-run it"
+    )]
     SnapshotTooOld {
         /// The window size.
         window: usize,
@@ -58,13 +62,17 @@ pub enum EngineError {
         id: String,
     },
     /// A user document field name is reserved.
-    #[error("field name \"{field}\" is reserved: user fields may not start with \"_\"; rename the field")]
+    #[error(
+        "field name \"{field}\" is reserved: user fields may not start with \"_\"; rename the field"
+    )]
     ReservedField {
         /// The field.
         field: String,
     },
     /// The index does not exist.
-    #[error("index {table}.{index} not found; declare it in the schema or use by_id / by_creation_time")]
+    #[error(
+        "index {table}.{index} not found; declare it in the schema or use by_id / by_creation_time"
+    )]
     IndexNotFound {
         /// Table.
         table: String,
@@ -155,6 +163,9 @@ impl EngineError {
 
     /// Whether re-running the transaction may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::RetryableConflict { .. } | Self::SnapshotTooOld { .. })
+        matches!(
+            self,
+            Self::RetryableConflict { .. } | Self::SnapshotTooOld { .. }
+        )
     }
 }

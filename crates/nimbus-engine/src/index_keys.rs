@@ -27,7 +27,9 @@ pub fn index_key(index: &IndexInfo, document: &Document) -> Vec<u8> {
     let id = document.id.internal_id();
     let mut key = match &index.kind {
         IndexKind::ById => Vec::with_capacity(16),
-        IndexKind::ByCreationTime => encode_index_key(&[Some(Value::Float64(document.creation_time))]),
+        IndexKind::ByCreationTime => {
+            encode_index_key(&[Some(Value::Float64(document.creation_time))])
+        }
         IndexKind::Fields(fields) => {
             let mut values: Vec<MaybeValue> = fields.iter().map(|f| document.field(f)).collect();
             values.push(Some(Value::Float64(document.creation_time)));
@@ -98,7 +100,10 @@ pub fn key_range(index: &IndexInfo, exprs: &[RangeExpr]) -> Result<KeyRange, Eng
                     )));
                 }
                 let Some(expected) = fields.get(position) else {
-                    return Err(invalid(format!("too many fields; the index has {}", fields.len())));
+                    return Err(invalid(format!(
+                        "too many fields; the index has {}",
+                        fields.len()
+                    )));
                 };
                 if &expr.field != expected {
                     return Err(invalid(format!(
@@ -111,7 +116,10 @@ pub fn key_range(index: &IndexInfo, exprs: &[RangeExpr]) -> Result<KeyRange, Eng
             }
             RangeOp::Gt | RangeOp::Gte | RangeOp::Lt | RangeOp::Lte => {
                 let Some(expected) = fields.get(position) else {
-                    return Err(invalid(format!("too many fields; the index has {}", fields.len())));
+                    return Err(invalid(format!(
+                        "too many fields; the index has {}",
+                        fields.len()
+                    )));
                 };
                 if &expr.field != expected {
                     return Err(invalid(format!(
@@ -143,13 +151,20 @@ pub fn key_range(index: &IndexInfo, exprs: &[RangeExpr]) -> Result<KeyRange, Eng
         Some((expr, true)) => Bound::Included(bound_key(expr)?),
         Some((expr, false)) => match successor(&bound_key(expr)?) {
             Some(after) => Bound::Included(after),
-            None => return Ok(KeyRange::new(Bound::Excluded(vec![]), Bound::Excluded(vec![]))),
+            None => {
+                return Ok(KeyRange::new(
+                    Bound::Excluded(vec![]),
+                    Bound::Excluded(vec![]),
+                ));
+            }
         },
     };
     let end = match upper {
         None => successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded),
         Some((expr, false)) => Bound::Excluded(bound_key(expr)?),
-        Some((expr, true)) => successor(&bound_key(expr)?).map_or(Bound::Unbounded, Bound::Excluded),
+        Some((expr, true)) => {
+            successor(&bound_key(expr)?).map_or(Bound::Unbounded, Bound::Excluded)
+        }
     };
     Ok(KeyRange::new(start, end))
 }
@@ -163,7 +178,9 @@ fn encode_key_part(
     if matches!(index.kind, IndexKind::ById) {
         // by_id keys are raw internal ids: an `_id` bound must be an id of this table.
         let Some(Value::String(text)) = value else {
-            return Err(EngineError::InvalidId("by_id ranges take document id strings".into()));
+            return Err(EngineError::InvalidId(
+                "by_id ranges take document id strings".into(),
+            ));
         };
         let id = nimbus_values::DocumentId::decode(text)
             .map_err(|e| EngineError::InvalidId(format!("invalid id \"{text}\": {e}")))?;
@@ -198,7 +215,9 @@ mod tests {
 
     fn doc(author: &str, n: f64, creation: f64, id_byte: u8) -> Document {
         let mut fields = Object::new();
-        fields.insert("author", Value::String(author.into())).unwrap();
+        fields
+            .insert("author", Value::String(author.into()))
+            .unwrap();
         fields.insert("n", Value::Float64(n)).unwrap();
         Document {
             id: DocumentId::new(TableNumber::new(10001).unwrap(), [id_byte; 16]),
@@ -218,24 +237,47 @@ mod tests {
     }
 
     fn expr(op: RangeOp, field: &str, value: Value) -> RangeExpr {
-        RangeExpr { op, field: field.into(), value: Some(value) }
+        RangeExpr {
+            op,
+            field: field.into(),
+            value: Some(value),
+        }
     }
 
     #[test]
     fn ranges_select_exactly_the_matching_keys() {
         let index = index();
-        let docs = [doc("a", 1.0, 1.0, 1), doc("b", 1.0, 2.0, 2), doc("b", 5.0, 3.0, 3), doc("b", 9.0, 4.0, 4), doc("c", 0.0, 5.0, 5)];
+        let docs = [
+            doc("a", 1.0, 1.0, 1),
+            doc("b", 1.0, 2.0, 2),
+            doc("b", 5.0, 3.0, 3),
+            doc("b", 9.0, 4.0, 4),
+            doc("c", 0.0, 5.0, 5),
+        ];
         let select = |exprs: &[RangeExpr]| -> Vec<u8> {
             let range = key_range(&index, exprs).unwrap();
-            docs.iter().filter(|d| range.contains(&index_key(&index, d))).map(|d| d.id.internal_id()[0]).collect()
+            docs.iter()
+                .filter(|d| range.contains(&index_key(&index, d)))
+                .map(|d| d.id.internal_id()[0])
+                .collect()
         };
-        assert_eq!(select(&[expr(RangeOp::Eq, "author", Value::String("b".into()))]), vec![2, 3, 4]);
         assert_eq!(
-            select(&[expr(RangeOp::Eq, "author", "b".into()), expr(RangeOp::Gt, "n", Value::Float64(1.0))]),
+            select(&[expr(RangeOp::Eq, "author", Value::String("b".into()))]),
+            vec![2, 3, 4]
+        );
+        assert_eq!(
+            select(&[
+                expr(RangeOp::Eq, "author", "b".into()),
+                expr(RangeOp::Gt, "n", Value::Float64(1.0))
+            ]),
             vec![3, 4]
         );
         assert_eq!(
-            select(&[expr(RangeOp::Eq, "author", "b".into()), expr(RangeOp::Gte, "n", Value::Float64(1.0)), expr(RangeOp::Lte, "n", Value::Float64(5.0))]),
+            select(&[
+                expr(RangeOp::Eq, "author", "b".into()),
+                expr(RangeOp::Gte, "n", Value::Float64(1.0)),
+                expr(RangeOp::Lte, "n", Value::Float64(5.0))
+            ]),
             vec![2, 3]
         );
         assert_eq!(select(&[expr(RangeOp::Lt, "author", "b".into())]), vec![1]);
@@ -246,7 +288,25 @@ mod tests {
     fn out_of_order_ranges_are_rejected() {
         let index = index();
         assert!(key_range(&index, &[expr(RangeOp::Eq, "n", Value::Float64(1.0))]).is_err());
-        assert!(key_range(&index, &[expr(RangeOp::Gt, "author", "a".into()), expr(RangeOp::Eq, "n", Value::Float64(1.0))]).is_err());
-        assert!(key_range(&index, &[expr(RangeOp::Gt, "author", "a".into()), expr(RangeOp::Gte, "author", "b".into())]).is_err());
+        assert!(
+            key_range(
+                &index,
+                &[
+                    expr(RangeOp::Gt, "author", "a".into()),
+                    expr(RangeOp::Eq, "n", Value::Float64(1.0))
+                ]
+            )
+            .is_err()
+        );
+        assert!(
+            key_range(
+                &index,
+                &[
+                    expr(RangeOp::Gt, "author", "a".into()),
+                    expr(RangeOp::Gte, "author", "b".into())
+                ]
+            )
+            .is_err()
+        );
     }
 }

@@ -51,7 +51,10 @@ impl Interval {
     pub fn point(key: &[u8]) -> Self {
         let mut end = key.to_vec();
         end.push(0);
-        Self { start: key.to_vec(), end: Some(end) }
+        Self {
+            start: key.to_vec(),
+            end: Some(end),
+        }
     }
 
     /// Whether `key` lies in the interval.
@@ -61,7 +64,9 @@ impl Interval {
 
     /// Whether the interval holds no key.
     pub fn is_empty(&self) -> bool {
-        self.end.as_deref().is_some_and(|end| end <= self.start.as_slice())
+        self.end
+            .as_deref()
+            .is_some_and(|end| end <= self.start.as_slice())
     }
 }
 
@@ -82,7 +87,11 @@ impl ReadSet {
         if interval.is_empty() {
             return;
         }
-        if self.intervals.iter().any(|(i, existing)| *i == index && existing == &interval) {
+        if self
+            .intervals
+            .iter()
+            .any(|(i, existing)| *i == index && existing == &interval)
+        {
             return;
         }
         self.intervals.push((index, interval));
@@ -173,7 +182,9 @@ mod tests {
 
     #[test]
     fn write_keys_round_trip_through_the_journal_form() {
-        let keys = WriteKeys { keys: vec![(1, vec![1, 2, 3]), (7, vec![]), (9, vec![0xff; 40])] };
+        let keys = WriteKeys {
+            keys: vec![(1, vec![1, 2, 3]), (7, vec![]), (9, vec![0xff; 40])],
+        };
         assert_eq!(WriteKeys::decode(&keys.encode()), Some(keys));
         assert_eq!(WriteKeys::decode(&[1, 0, 0]), None);
     }

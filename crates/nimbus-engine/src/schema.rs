@@ -35,33 +35,49 @@ impl Schema {
     pub fn from_json(json: &Json, index_fields_max: usize) -> Result<Self, EngineError> {
         let invalid = |m: String| EngineError::InvalidSchema(m);
         let mut tables = BTreeMap::new();
-        for table in json["tables"].as_array().ok_or_else(|| invalid("missing \"tables\" array".into()))? {
+        for table in json["tables"]
+            .as_array()
+            .ok_or_else(|| invalid("missing \"tables\" array".into()))?
+        {
             let name = table["tableName"]
                 .as_str()
                 .ok_or_else(|| invalid("a table has no \"tableName\"".into()))?;
             crate::catalog::validate_table_name(name)?;
             if name.starts_with('_') {
-                return Err(invalid(format!("table \"{name}\": names starting with \"_\" are reserved for system tables")));
+                return Err(invalid(format!(
+                    "table \"{name}\": names starting with \"_\" are reserved for system tables"
+                )));
             }
             let mut indexes = BTreeMap::new();
-            for index in table["indexes"].as_array().map(Vec::as_slice).unwrap_or_default() {
-                let descriptor = index["indexDescriptor"]
-                    .as_str()
-                    .ok_or_else(|| invalid(format!("table \"{name}\": an index has no \"indexDescriptor\"")))?;
+            for index in table["indexes"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                let descriptor = index["indexDescriptor"].as_str().ok_or_else(|| {
+                    invalid(format!(
+                        "table \"{name}\": an index has no \"indexDescriptor\""
+                    ))
+                })?;
                 let fields: Vec<FieldPath> = index["fields"]
                     .as_array()
                     .ok_or_else(|| invalid(format!("index {name}.{descriptor} has no \"fields\"")))?
                     .iter()
                     .map(|f| f.as_str().map(parse_field_path))
                     .collect::<Option<_>>()
-                    .ok_or_else(|| invalid(format!("index {name}.{descriptor}: fields must be strings")))?;
+                    .ok_or_else(|| {
+                        invalid(format!("index {name}.{descriptor}: fields must be strings"))
+                    })?;
                 if fields.is_empty() || fields.len() > index_fields_max {
                     return Err(invalid(format!(
                         "index {name}.{descriptor} must have 1 to {index_fields_max} fields, has {}",
                         fields.len()
                     )));
                 }
-                if let Some(system) = fields.iter().find(|f| f.first().is_some_and(|s| s.starts_with('_'))) {
+                if let Some(system) = fields
+                    .iter()
+                    .find(|f| f.first().is_some_and(|s| s.starts_with('_')))
+                {
                     return Err(invalid(format!(
                         "index {name}.{descriptor} names the system field \"{}\"; \"_creationTime\" is \
                          appended to every index automatically",
@@ -69,18 +85,30 @@ impl Schema {
                     )));
                 }
                 if indexes.insert(descriptor.to_owned(), fields).is_some() {
-                    return Err(invalid(format!("index {name}.{descriptor} is declared twice")));
+                    return Err(invalid(format!(
+                        "index {name}.{descriptor} is declared twice"
+                    )));
                 }
             }
             let document_type = match &table["documentType"] {
                 Json::Null => None,
                 json => {
-                    let validator = Validator::from_json(json)
-                        .map_err(|e| invalid(format!("table \"{name}\": bad document validator: {e}")))?;
+                    let validator = Validator::from_json(json).map_err(|e| {
+                        invalid(format!("table \"{name}\": bad document validator: {e}"))
+                    })?;
                     (!matches!(validator, Validator::Any)).then_some(validator)
                 }
             };
-            if tables.insert(name.to_owned(), TableSchema { indexes, document_type }).is_some() {
+            if tables
+                .insert(
+                    name.to_owned(),
+                    TableSchema {
+                        indexes,
+                        document_type,
+                    },
+                )
+                .is_some()
+            {
                 return Err(invalid(format!("table \"{name}\" is declared twice")));
             }
         }
@@ -101,9 +129,15 @@ impl Schema {
         if !self.schema_validation {
             return Ok(());
         }
-        let Some(validator) = self.tables.get(table).and_then(|t| t.document_type.as_ref()) else {
+        let Some(validator) = self
+            .tables
+            .get(table)
+            .and_then(|t| t.document_type.as_ref())
+        else {
             return Ok(());
         };
-        validator.validate(fields, resolver).map_err(|e| e.message())
+        validator
+            .validate(fields, resolver)
+            .map_err(|e| e.message())
     }
 }

@@ -211,9 +211,14 @@ impl Transaction {
 
     /// Reads a document by id (`db.get`). Ids of unknown tables read as missing.
     pub async fn get(&mut self, id: DocumentId) -> Result<Option<Document>, EngineError> {
-        let key = DocKey { table: id.table_number().get(), internal_id: id.internal_id() };
+        let key = DocKey {
+            table: id.table_number().get(),
+            internal_id: id.internal_id(),
+        };
         let catalog = self.catalog();
-        let Some(by_id) = Self::by_id_index(&catalog, key.table) else { return Ok(None) };
+        let Some(by_id) = Self::by_id_index(&catalog, key.table) else {
+            return Ok(None);
+        };
         self.record_read(by_id.id, Interval::point(&key.internal_id))?;
         if let Some(pending) = self.writes.get(&key) {
             return Ok(pending.after.clone());
@@ -233,12 +238,17 @@ impl Transaction {
     /// whose documents count only once the query reaches them (see [`Self::pull`]).
     async fn load_uncounted(&self, key: DocKey) -> Result<Option<Document>, EngineError> {
         let version = self.db.storage.get_document(key, self.snapshot_ts).await?;
-        version.and_then(|v| v.value).map(|bytes| Document::decode(&bytes)).transpose()
+        version
+            .and_then(|v| v.value)
+            .map(|bytes| Document::decode(&bytes))
+            .transpose()
     }
 
     /// The table name for an id, if its table exists.
     pub fn table_of(&self, id: &DocumentId) -> Option<String> {
-        self.catalog().table_name(id.table_number()).map(str::to_owned)
+        self.catalog()
+            .table_name(id.table_number())
+            .map(str::to_owned)
     }
 
     /// `db.normalizeId(table, text)`: the id if it is valid and belongs to `table`.
@@ -258,31 +268,65 @@ impl Transaction {
         self.next_creation_time = creation_time.next_up();
         let days = (creation_time / 86_400_000.0) as u16;
         let id = DocumentId::generate(number, days, &mut rand::rng());
-        let document = Document { id, creation_time, fields };
+        let document = Document {
+            id,
+            creation_time,
+            fields,
+        };
         self.db.validate_against_schema(table, &document)?;
         self.count_write(Some(&document))?;
-        let key = DocKey { table: number.get(), internal_id: id.internal_id() };
-        self.writes.insert(key, PendingWrite { before: None, after: Some(document) });
+        let key = DocKey {
+            table: number.get(),
+            internal_id: id.internal_id(),
+        };
+        self.writes.insert(
+            key,
+            PendingWrite {
+                before: None,
+                after: Some(document),
+            },
+        );
         Ok(id)
     }
 
-    async fn existing(&mut self, id: DocumentId, operation: &'static str) -> Result<(String, Document), EngineError> {
-        let missing = || EngineError::DocumentNotFound { operation, id: id.encode() };
+    async fn existing(
+        &mut self,
+        id: DocumentId,
+        operation: &'static str,
+    ) -> Result<(String, Document), EngineError> {
+        let missing = || EngineError::DocumentNotFound {
+            operation,
+            id: id.encode(),
+        };
         let table = self.table_of(&id).ok_or_else(missing)?;
         let document = self.get(id).await?.ok_or_else(missing)?;
         Ok((table, document))
     }
 
-    fn stage(&mut self, table: &str, before: Document, after: Option<Document>) -> Result<(), EngineError> {
+    fn stage(
+        &mut self,
+        table: &str,
+        before: Document,
+        after: Option<Document>,
+    ) -> Result<(), EngineError> {
         if let Some(after) = &after {
             self.db.validate_against_schema(table, after)?;
         }
         self.count_write(after.as_ref())?;
-        let key = DocKey { table: before.id.table_number().get(), internal_id: before.id.internal_id() };
+        let key = DocKey {
+            table: before.id.table_number().get(),
+            internal_id: before.id.internal_id(),
+        };
         match self.writes.get_mut(&key) {
             Some(pending) => pending.after = after,
             None => {
-                self.writes.insert(key, PendingWrite { before: Some(before), after });
+                self.writes.insert(
+                    key,
+                    PendingWrite {
+                        before: Some(before),
+                        after,
+                    },
+                );
             }
         }
         Ok(())
@@ -314,13 +358,20 @@ impl Transaction {
         let fields = Object::try_from(fields)
             .map_err(|(name, e)| EngineError::InvalidQuery(format!("field \"{name}\": {e}")))?;
         check_user_fields(&fields)?;
-        let updated = Document { fields, ..current.clone() };
+        let updated = Document {
+            fields,
+            ..current.clone()
+        };
         self.stage(&table, current, Some(updated.clone()))?;
         Ok(updated)
     }
 
     /// Replaces a document's fields (`db.replace`).
-    pub async fn replace(&mut self, id: DocumentId, value: Object) -> Result<Document, EngineError> {
+    pub async fn replace(
+        &mut self,
+        id: DocumentId,
+        value: Object,
+    ) -> Result<Document, EngineError> {
         self.require_writable()?;
         let (table, current) = self.existing(id, "Replace").await?;
         let mut fields = value.into_map();
@@ -332,7 +383,10 @@ impl Transaction {
         let fields = Object::try_from(fields)
             .map_err(|(name, e)| EngineError::InvalidQuery(format!("field \"{name}\": {e}")))?;
         check_user_fields(&fields)?;
-        let updated = Document { fields, ..current.clone() };
+        let updated = Document {
+            fields,
+            ..current.clone()
+        };
         self.stage(&table, current, Some(updated.clone()))?;
         Ok(updated)
     }
@@ -373,13 +427,19 @@ impl Transaction {
                 },
                 0,
                 spec.order,
-                Interval { start: vec![], end: Some(vec![]) },
+                Interval {
+                    start: vec![],
+                    end: Some(vec![]),
+                },
                 Vec::new(),
             ));
         };
-        let index = catalog.index_by_name(&spec.table, spec.index_name()).ok_or_else(|| {
-            EngineError::IndexNotFound { table: spec.table.clone(), index: spec.index_name().into() }
-        })?;
+        let index = catalog
+            .index_by_name(&spec.table, spec.index_name())
+            .ok_or_else(|| EngineError::IndexNotFound {
+                table: spec.table.clone(),
+                index: spec.index_name().into(),
+            })?;
         if index.state == IndexState::Backfilling {
             return Err(EngineError::IndexBackfilling {
                 table: spec.table.clone(),
@@ -408,7 +468,13 @@ impl Transaction {
             (Order::Asc, Some(Cursor::At(key))) => restrict_end(&mut range, key),
             (Order::Desc, Some(Cursor::At(key))) => restrict_start(&mut range, key),
         }
-        Ok(QueryStream::new(index.clone(), table.number.get(), spec.order, range, spec.operators.clone()))
+        Ok(QueryStream::new(
+            index.clone(),
+            table.number.get(),
+            spec.order,
+            range,
+            spec.operators.clone(),
+        ))
     }
 
     /// The next document of an open query (`1.0/queryStreamNext`); `None` when done.
@@ -444,7 +510,10 @@ impl Transaction {
                 stream.position = Some(key);
                 // A prefetched page may run far past a limit; only documents the query reaches
                 // count as read (the transaction's own writes were never read from storage).
-                let doc_key = DocKey { table: document.id.table_number().get(), internal_id: document.id.internal_id() };
+                let doc_key = DocKey {
+                    table: document.id.table_number().get(),
+                    internal_id: document.id.internal_id(),
+                };
                 if !self.writes.contains_key(&doc_key) {
                     self.count_read(&document)?;
                 }
@@ -468,9 +537,17 @@ impl Transaction {
         let rows = self
             .db
             .storage
-            .scan_index(stream.index.id, &stream.unfetched_range(), self.snapshot_ts, stream.order, page_rows)
+            .scan_index(
+                stream.index.id,
+                &stream.unfetched_range(),
+                self.snapshot_ts,
+                stream.order,
+                page_rows,
+            )
             .await?;
-        let last = (rows.len() == page_rows).then(|| rows.last().map(|(k, _)| k.clone())).flatten();
+        let last = (rows.len() == page_rows)
+            .then(|| rows.last().map(|(k, _)| k.clone()))
+            .flatten();
         let covered = stream.advance_fetch(last.as_deref());
         let mut items: Vec<(Vec<u8>, Document)> = Vec::with_capacity(rows.len());
         for (key, doc_key) in rows {
@@ -525,7 +602,9 @@ impl Transaction {
         rows_read_max: Option<usize>,
     ) -> Result<Page, EngineError> {
         if page_size == 0 && end_cursor.is_none() {
-            return Err(EngineError::InvalidQuery("page size must be at least 1".into()));
+            return Err(EngineError::InvalidQuery(
+                "page size must be at least 1".into(),
+            ));
         }
         let mut stream = self.stream_for(spec, cursor, end_cursor)?;
         let mut documents = Vec::new();
@@ -553,7 +632,11 @@ impl Transaction {
             None => (end_cursor.cloned().unwrap_or(Cursor::End), true),
             Some(position) => (Cursor::At(position), false),
         };
-        Ok(Page { documents, continue_cursor, is_done })
+        Ok(Page {
+            documents,
+            continue_cursor,
+            is_done,
+        })
     }
 
     /// Number of documents in a table (`1.0/count`); reads the whole `by_id` range.
@@ -581,31 +664,47 @@ impl Transaction {
         let catalog = self.catalog();
         let by_id = catalog
             .index_by_name(table, "by_id")
-            .ok_or_else(|| EngineError::IndexNotFound { table: table.into(), index: "by_id".into() })?
+            .ok_or_else(|| EngineError::IndexNotFound {
+                table: table.into(),
+                index: "by_id".into(),
+            })?
             .clone();
         let start = after.map(|mut k| {
             k.push(0);
             k
         });
-        let range = Interval { start: start.unwrap_or_default(), end: None };
+        let range = Interval {
+            start: start.unwrap_or_default(),
+            end: None,
+        };
         let rows = self
             .db
             .storage
-            .scan_index(by_id.id, &interval_to_range(&range), self.snapshot_ts, Order::Asc, chunk)
+            .scan_index(
+                by_id.id,
+                &interval_to_range(&range),
+                self.snapshot_ts,
+                Order::Asc,
+                chunk,
+            )
             .await?;
         let last = rows.last().map(|(k, _)| k.clone());
         let covered = match (&last, rows.len() == chunk) {
             (Some(last), true) => {
                 let mut end = last.clone();
                 end.push(0);
-                Interval { start: range.start.clone(), end: Some(end) }
+                Interval {
+                    start: range.start.clone(),
+                    end: Some(end),
+                }
             }
             _ => range.clone(),
         };
         self.record_read(by_id.id, covered)?;
         for (_, doc_key) in rows.iter() {
             if let Some(document) = self.load(*doc_key).await? {
-                self.backfill.push((index.id, index_key(index, &document), *doc_key));
+                self.backfill
+                    .push((index.id, index_key(index, &document), *doc_key));
             }
         }
         Ok(if rows.len() == chunk { last } else { None })
@@ -619,22 +718,34 @@ fn is_system_field(name: &str) -> bool {
 /// User documents may not carry fields starting with `_` (they are reserved for the system).
 fn check_user_fields(fields: &Object) -> Result<(), EngineError> {
     if let Some(name) = fields.as_map().keys().find(|name| is_system_field(name)) {
-        return Err(EngineError::ReservedField { field: name.clone() });
+        return Err(EngineError::ReservedField {
+            field: name.clone(),
+        });
     }
     check_document_limits(fields)?;
     Ok(())
 }
 
-fn check_system_field_unchanged(current: &Document, name: &str, given: Option<&Value>) -> Result<(), EngineError> {
+fn check_system_field_unchanged(
+    current: &Document,
+    name: &str,
+    given: Option<&Value>,
+) -> Result<(), EngineError> {
     let actual = current.field(&[name.to_owned()]);
     if given.is_some() && given != actual.as_ref() {
-        return Err(EngineError::ReservedField { field: name.to_owned() });
+        return Err(EngineError::ReservedField {
+            field: name.to_owned(),
+        });
     }
     if given.is_none() && matches!(name, "_id" | "_creationTime") {
-        return Err(EngineError::ReservedField { field: name.to_owned() });
+        return Err(EngineError::ReservedField {
+            field: name.to_owned(),
+        });
     }
     if !matches!(name, "_id" | "_creationTime") {
-        return Err(EngineError::ReservedField { field: name.to_owned() });
+        return Err(EngineError::ReservedField {
+            field: name.to_owned(),
+        });
     }
     Ok(())
 }

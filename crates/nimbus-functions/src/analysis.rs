@@ -16,7 +16,9 @@ use nimbus_runtime::{
 use nimbus_values::Validator;
 use serde_json::Value as Json;
 
-use crate::deployment::{AppModules, Deployment, FunctionInfo, FunctionKind, HttpRoute, Visibility};
+use crate::deployment::{
+    AppModules, Deployment, FunctionInfo, FunctionKind, HttpRoute, Visibility,
+};
 use crate::error::FunctionError;
 use crate::path::FunctionPath;
 
@@ -33,7 +35,10 @@ struct ImportBridge {
 impl HostBridge for ImportBridge {
     fn call(&self, _ctx: &HostCallContext, call: HostCall) -> Result<String, HostError> {
         match call {
-            HostCall::EnvGet { name } => Ok(self.env.get(&name).map_or("null".into(), |v| Json::String(v.clone()).to_string())),
+            HostCall::EnvGet { name } => Ok(self
+                .env
+                .get(&name)
+                .map_or("null".into(), |v| Json::String(v.clone()).to_string())),
             other => Err(HostError::new(format!(
                 "{} is not allowed while modules are being imported; move it into a function",
                 other.describe()
@@ -105,7 +110,11 @@ pub async fn analyze(
     let mut http_routes = None;
     let mut crons = None;
     let mut schema = None;
-    let mut paths: Vec<String> = bundle.paths().filter(|p| !p.starts_with("_deps/")).map(str::to_owned).collect();
+    let mut paths: Vec<String> = bundle
+        .paths()
+        .filter(|p| !p.starts_with("_deps/"))
+        .map(str::to_owned)
+        .collect();
     paths.sort();
     for module in paths {
         let request = InvocationRequest {
@@ -113,21 +122,36 @@ pub async fn analyze(
             bundle: bundle.clone(),
             policy: policy.clone(),
             bridge: bridge.clone(),
-            entry: EntryPoint::Script { source: describe_script(&module) },
-            mode: ExecutionMode::Deterministic { seed: 0, now_ms: IMPORT_PHASE_NOW_MS },
+            entry: EntryPoint::Script {
+                source: describe_script(&module),
+            },
+            mode: ExecutionMode::Deterministic {
+                seed: 0,
+                now_ms: IMPORT_PHASE_NOW_MS,
+            },
             auth: InvocationAuth::System,
             request_id: format!("analyze:{module}"),
             cancel: CancelToken::new(),
         };
         let outcome = executor.invoke_unqueued(request).await.map_err(|e| {
-            FunctionError::user(format!("Failed to analyze {module}: {}", e.message.replace("__nimbus_script", "analysis")))
+            FunctionError::user(format!(
+                "Failed to analyze {module}: {}",
+                e.message.replace("__nimbus_script", "analysis")
+            ))
         })?;
-        let described: Json = serde_json::from_str(&outcome.result_json)
-            .map_err(|e| FunctionError::internal(format!("analysis of {module} returned bad JSON: {e}")))?;
+        let described: Json = serde_json::from_str(&outcome.result_json).map_err(|e| {
+            FunctionError::internal(format!("analysis of {module} returned bad JSON: {e}"))
+        })?;
         if let Some(error) = described["error"].as_str() {
-            return Err(FunctionError::user(format!("Failed to analyze {module}: {error}")));
+            return Err(FunctionError::user(format!(
+                "Failed to analyze {module}: {error}"
+            )));
         }
-        for f in described["functions"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        for f in described["functions"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
             let name = f["name"].as_str().unwrap_or_default().to_owned();
             let kind = match f["kind"].as_str() {
                 Some("query") => FunctionKind::Query,
@@ -143,11 +167,18 @@ pub async fn analyze(
                     }),
                 }
             };
-            let path = FunctionPath { module: module.clone(), export: name.clone() };
+            let path = FunctionPath {
+                module: module.clone(),
+                export: name.clone(),
+            };
             let info = FunctionInfo {
                 path: path.clone(),
                 kind,
-                visibility: if f["visibility"] == "internal" { Visibility::Internal } else { Visibility::Public },
+                visibility: if f["visibility"] == "internal" {
+                    Visibility::Internal
+                } else {
+                    Visibility::Public
+                },
                 args: validator(&f["args"], "args")?,
                 returns: validator(&f["returns"], "returns")?,
             };
@@ -157,7 +188,12 @@ pub async fn analyze(
             http_routes = Some(
                 routes
                     .iter()
-                    .filter_map(|r| Some(HttpRoute { path: r[0].as_str()?.to_owned(), method: r[1].as_str()?.to_owned() }))
+                    .filter_map(|r| {
+                        Some(HttpRoute {
+                            path: r[0].as_str()?.to_owned(),
+                            method: r[1].as_str()?.to_owned(),
+                        })
+                    })
                     .collect(),
             );
         }
@@ -168,14 +204,23 @@ pub async fn analyze(
             schema = Some(described["schema"].clone());
         }
     }
-    let deployment = Deployment { bundle, functions, http_routes, crons, schema, env };
+    let deployment = Deployment {
+        bundle,
+        functions,
+        http_routes,
+        crons,
+        schema,
+        env,
+    };
     check_crons(&deployment)?;
     Ok(deployment)
 }
 
 /// Every cron must target a deployed mutation or action.
 fn check_crons(deployment: &Deployment) -> Result<(), FunctionError> {
-    let Some(crons) = deployment.crons.as_ref().and_then(Json::as_object) else { return Ok(()) };
+    let Some(crons) = deployment.crons.as_ref().and_then(Json::as_object) else {
+        return Ok(());
+    };
     for (identifier, job) in crons {
         let name = job["name"].as_str().unwrap_or_default();
         let path = FunctionPath::parse(name)?;
@@ -187,7 +232,11 @@ fn check_crons(deployment: &Deployment) -> Result<(), FunctionError> {
                     kind.as_str()
                 )));
             }
-            None => return Err(FunctionError::user(format!("Cron job \"{identifier}\" targets {name}, which is not deployed"))),
+            None => {
+                return Err(FunctionError::user(format!(
+                    "Cron job \"{identifier}\" targets {name}, which is not deployed"
+                )));
+            }
         }
     }
     Ok(())

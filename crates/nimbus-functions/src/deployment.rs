@@ -166,37 +166,73 @@ impl Deployment {
     /// Reads the persisted form. The stored hash becomes the bundle's expected hash, so a
     /// module altered in storage fails the integrity check before it can run.
     pub fn from_json(json: &Json) -> Result<Self, FunctionError> {
-        let bad = |what: &str| FunctionError::internal(format!("stored deployment is damaged: {what}"));
+        let bad =
+            |what: &str| FunctionError::internal(format!("stored deployment is damaged: {what}"));
         let modules = json["modules"]
             .as_array()
             .ok_or_else(|| bad("modules"))?
             .iter()
             .map(|m| {
-                Some(ModuleSource { path: m["path"].as_str()?.to_owned(), source: m["source"].as_str()?.into() })
+                Some(ModuleSource {
+                    path: m["path"].as_str()?.to_owned(),
+                    source: m["source"].as_str()?.into(),
+                })
             })
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| bad("module"))?;
-        let hash = json["hash"].as_str().and_then(BundleHash::from_hex).ok_or_else(|| bad("hash"))?;
+        let hash = json["hash"]
+            .as_str()
+            .and_then(BundleHash::from_hex)
+            .ok_or_else(|| bad("hash"))?;
         let mut functions = BTreeMap::new();
-        for f in json["functions"].as_array().ok_or_else(|| bad("functions"))? {
+        for f in json["functions"]
+            .as_array()
+            .ok_or_else(|| bad("functions"))?
+        {
             let path = FunctionPath {
-                module: f["module"].as_str().ok_or_else(|| bad("function module"))?.to_owned(),
-                export: f["export"].as_str().ok_or_else(|| bad("function export"))?.to_owned(),
+                module: f["module"]
+                    .as_str()
+                    .ok_or_else(|| bad("function module"))?
+                    .to_owned(),
+                export: f["export"]
+                    .as_str()
+                    .ok_or_else(|| bad("function export"))?
+                    .to_owned(),
             };
-            let kind = f["kind"].as_str().and_then(FunctionKind::parse).ok_or_else(|| bad("function kind"))?;
-            let visibility = if f["visibility"] == "internal" { Visibility::Internal } else { Visibility::Public };
+            let kind = f["kind"]
+                .as_str()
+                .and_then(FunctionKind::parse)
+                .ok_or_else(|| bad("function kind"))?;
+            let visibility = if f["visibility"] == "internal" {
+                Visibility::Internal
+            } else {
+                Visibility::Public
+            };
             let validator = |j: &Json| match j {
                 Json::Null => Ok(None),
-                j => Validator::from_json(j).map(Some).map_err(|_| bad("validator")),
+                j => Validator::from_json(j)
+                    .map(Some)
+                    .map_err(|_| bad("validator")),
             };
-            let info = FunctionInfo { path: path.clone(), kind, visibility, args: validator(&f["args"])?, returns: validator(&f["returns"])? };
+            let info = FunctionInfo {
+                path: path.clone(),
+                kind,
+                visibility,
+                args: validator(&f["args"])?,
+                returns: validator(&f["returns"])?,
+            };
             functions.insert(path, info);
         }
         let http_routes = match &json["httpRoutes"] {
             Json::Array(routes) => Some(
                 routes
                     .iter()
-                    .map(|r| Some(HttpRoute { path: r[0].as_str()?.to_owned(), method: r[1].as_str()?.to_owned() }))
+                    .map(|r| {
+                        Some(HttpRoute {
+                            path: r[0].as_str()?.to_owned(),
+                            method: r[1].as_str()?.to_owned(),
+                        })
+                    })
                     .collect::<Option<Vec<_>>>()
                     .ok_or_else(|| bad("route"))?,
             ),
@@ -204,7 +240,11 @@ impl Deployment {
         };
         let env = json["env"]
             .as_object()
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(Self {
             bundle: RuntimeBundle::new(modules, hash),

@@ -39,23 +39,36 @@ pub struct FunctionError {
 impl FunctionError {
     /// A user error with a message.
     pub fn user(message: impl Into<String>) -> Self {
-        Self { kind: FailureKind::User, message: message.into(), data: None, log_lines: Vec::new() }
+        Self {
+            kind: FailureKind::User,
+            message: message.into(),
+            data: None,
+            log_lines: Vec::new(),
+        }
     }
 
     /// A not-found error.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self { kind: FailureKind::NotFound, ..Self::user(message) }
+        Self {
+            kind: FailureKind::NotFound,
+            ..Self::user(message)
+        }
     }
 
     /// An internal error.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self { kind: FailureKind::Internal, ..Self::user(message) }
+        Self {
+            kind: FailureKind::Internal,
+            ..Self::user(message)
+        }
     }
 
     /// From a runtime failure of the function's own code.
     pub fn from_runtime(error: RuntimeError) -> Self {
         let kind = match error.code {
-            ErrorCode::JsException | ErrorCode::NeverResolves | ErrorCode::GrantDenied => FailureKind::User,
+            ErrorCode::JsException | ErrorCode::NeverResolves | ErrorCode::GrantDenied => {
+                FailureKind::User
+            }
             ErrorCode::EntryPointNotFound => FailureKind::NotFound,
             ErrorCode::TenantOverCapacity | ErrorCode::ShuttingDown => FailureKind::Overloaded,
             ErrorCode::Timeout
@@ -64,7 +77,9 @@ impl FunctionError {
             | ErrorCode::StackOverflow
             | ErrorCode::HostCallBudget
             | ErrorCode::WorkerQuarantined => FailureKind::Limit,
-            ErrorCode::BundleIntegrity | ErrorCode::ModuleLoad | ErrorCode::Internal => FailureKind::Internal,
+            ErrorCode::BundleIntegrity | ErrorCode::ModuleLoad | ErrorCode::Internal => {
+                FailureKind::Internal
+            }
         };
         let data = error
             .data
@@ -74,13 +89,20 @@ impl FunctionError {
             ErrorCode::JsException => {
                 let base = format!("Uncaught {}", error.message);
                 match &error.stack {
-                    Some(stack) if !stack.trim().is_empty() => format!("{base}\n{}", stack.trim_end()),
+                    Some(stack) if !stack.trim().is_empty() => {
+                        format!("{base}\n{}", stack.trim_end())
+                    }
                     _ => base,
                 }
             }
             _ => error.message,
         };
-        Self { kind, message, data, log_lines: Vec::new() }
+        Self {
+            kind,
+            message,
+            data,
+            log_lines: Vec::new(),
+        }
     }
 
     /// From an engine failure inside a function.
@@ -90,7 +112,10 @@ impl FunctionError {
             EngineError::Overloaded { .. } => FailureKind::Overloaded,
             _ => FailureKind::User,
         };
-        Self { kind, ..Self::user(error.to_string()) }
+        Self {
+            kind,
+            ..Self::user(error.to_string())
+        }
     }
 
     /// Attaches log lines.

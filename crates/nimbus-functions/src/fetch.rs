@@ -53,7 +53,11 @@ impl Default for FetchPolicy {
 
 fn host_matches(pattern: &str, host: &str) -> bool {
     match pattern.strip_prefix("*.") {
-        Some(suffix) => host.len() > suffix.len() && host.ends_with(suffix) && host[..host.len() - suffix.len()].ends_with('.'),
+        Some(suffix) => {
+            host.len() > suffix.len()
+                && host.ends_with(suffix)
+                && host[..host.len() - suffix.len()].ends_with('.')
+        }
         None => pattern.eq_ignore_ascii_case(host),
     }
 }
@@ -61,10 +65,14 @@ fn host_matches(pattern: &str, host: &str) -> bool {
 impl FetchPolicy {
     fn check_host(&self, host: &str) -> Result<(), String> {
         if self.deny_hosts.iter().any(|p| host_matches(p, host)) {
-            return Err(format!("fetch to {host} is denied by this deployment's network policy"));
+            return Err(format!(
+                "fetch to {host} is denied by this deployment's network policy"
+            ));
         }
         if !self.allow_hosts.is_empty() && !self.allow_hosts.iter().any(|p| host_matches(p, host)) {
-            return Err(format!("fetch to {host} is not in this deployment's list of allowed hosts"));
+            return Err(format!(
+                "fetch to {host} is not in this deployment's list of allowed hosts"
+            ));
         }
         Ok(())
     }
@@ -72,8 +80,14 @@ impl FetchPolicy {
     fn check_ip(&self, ip: IpAddr) -> Result<(), String> {
         let loopback = ip.is_loopback();
         let private = match ip {
-            IpAddr::V4(v4) => v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast(),
-            IpAddr::V6(v6) => v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80,
+            IpAddr::V4(v4) => {
+                v4.is_private() || v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()
+            }
+            IpAddr::V6(v6) => {
+                v6.is_unspecified()
+                    || (v6.segments()[0] & 0xfe00) == 0xfc00
+                    || (v6.segments()[0] & 0xffc0) == 0xfe80
+            }
         };
         if loopback && !self.allow_loopback {
             return Err(format!("fetch to the loopback address {ip} is not allowed"));
@@ -95,7 +109,8 @@ impl reqwest::dns::Resolve for PolicyResolver {
         let policy = self.policy.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addresses: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let mut refused = None;
             let allowed: Vec<SocketAddr> = addresses
                 .into_iter()
@@ -125,14 +140,20 @@ pub struct Fetcher {
 
 impl std::fmt::Debug for Fetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fetcher").field("default_policy", &self.default_policy).finish()
+        f.debug_struct("Fetcher")
+            .field("default_policy", &self.default_policy)
+            .finish()
     }
 }
 
 impl Fetcher {
     /// A fetcher using `default_policy` for tenants without their own.
     pub fn new(default_policy: FetchPolicy) -> Self {
-        Self { default_policy, policies: RwLock::new(HashMap::new()), clients: Mutex::new(HashMap::new()) }
+        Self {
+            default_policy,
+            policies: RwLock::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Sets one tenant's policy.
@@ -141,7 +162,11 @@ impl Fetcher {
     }
 
     fn policy(&self, tenant: &str) -> FetchPolicy {
-        self.policies.read().get(tenant).cloned().unwrap_or_else(|| self.default_policy.clone())
+        self.policies
+            .read()
+            .get(tenant)
+            .cloned()
+            .unwrap_or_else(|| self.default_policy.clone())
     }
 
     fn client(&self, tenant: &str, policy: &FetchPolicy) -> Result<reqwest::Client, HostError> {
@@ -152,7 +177,9 @@ impl Fetcher {
             return Ok(client.clone());
         }
         let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(PolicyResolver { policy: policy.clone() }))
+            .dns_resolver(Arc::new(PolicyResolver {
+                policy: policy.clone(),
+            }))
             .timeout(policy.timeout)
             .redirect(reqwest::redirect::Policy::limited(10))
             .build()
@@ -164,13 +191,23 @@ impl Fetcher {
     /// Performs one request; answers with the JSON the runtime's `fetch` expects.
     pub async fn fetch(&self, tenant: &str, request: FetchRequest) -> Result<String, HostError> {
         let policy = self.policy(tenant);
-        let url = reqwest::Url::parse(&request.url).map_err(|e| HostError::new(format!("fetch: invalid URL {}: {e}", request.url)))?;
+        let url = reqwest::Url::parse(&request.url)
+            .map_err(|e| HostError::new(format!("fetch: invalid URL {}: {e}", request.url)))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(HostError::new(format!("fetch: unsupported scheme {}", url.scheme())));
+            return Err(HostError::new(format!(
+                "fetch: unsupported scheme {}",
+                url.scheme()
+            )));
         }
-        let host = url.host_str().ok_or_else(|| HostError::new("fetch: the URL has no host"))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| HostError::new("fetch: the URL has no host"))?;
         policy.check_host(host).map_err(HostError::new)?;
-        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
             policy.check_ip(ip).map_err(HostError::new)?;
         }
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
@@ -183,16 +220,28 @@ impl Fetcher {
         if let Some(body) = request.body {
             builder = builder.body(body);
         }
-        let mut response = builder.send().await.map_err(|e| HostError::new(format!("fetch failed: {}", error_chain(&e))))?;
+        let mut response = builder
+            .send()
+            .await
+            .map_err(|e| HostError::new(format!("fetch failed: {}", error_chain(&e))))?;
         let status = response.status();
         let headers: Vec<(String, String)> = response
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let final_url = response.url().to_string();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| HostError::new(format!("fetch: reading the body failed: {e}")))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| HostError::new(format!("fetch: reading the body failed: {e}")))?
+        {
             if body.len() + chunk.len() > policy.response_bytes_max {
                 return Err(HostError::new(format!(
                     "fetch: the response body exceeds the {} byte limit",
@@ -232,14 +281,23 @@ mod tests {
         assert!(host_matches("*.example.com", "api.example.com"));
         assert!(!host_matches("*.example.com", "example.com"));
         assert!(!host_matches("*.example.com", "badexample.com"));
-        let policy = FetchPolicy { deny_hosts: vec!["evil.com".into()], ..FetchPolicy::default() };
+        let policy = FetchPolicy {
+            deny_hosts: vec!["evil.com".into()],
+            ..FetchPolicy::default()
+        };
         assert!(policy.check_host("evil.com").is_err());
         assert!(policy.check_ip("127.0.0.1".parse().unwrap()).is_err());
         assert!(policy.check_ip("10.1.2.3".parse().unwrap()).is_err());
         assert!(policy.check_ip("93.184.216.34".parse().unwrap()).is_ok());
-        let open = FetchPolicy { allow_loopback: true, ..FetchPolicy::default() };
+        let open = FetchPolicy {
+            allow_loopback: true,
+            ..FetchPolicy::default()
+        };
         assert!(open.check_ip("::1".parse().unwrap()).is_ok());
-        let listed = FetchPolicy { allow_hosts: vec!["api.example.com".into()], ..FetchPolicy::default() };
+        let listed = FetchPolicy {
+            allow_hosts: vec!["api.example.com".into()],
+            ..FetchPolicy::default()
+        };
         assert!(listed.check_host("other.com").is_err());
     }
 }

@@ -23,5 +23,7 @@ pub use deployment::{AppModules, Deployment, FunctionInfo, FunctionKind, HttpRou
 pub use error::{FailureKind, FunctionError};
 pub use fetch::{FETCH_RESPONSE_BYTES_MAX_DEFAULT, FETCH_TIMEOUT_DEFAULT, FetchPolicy, Fetcher};
 pub use path::FunctionPath;
-pub use runner::{CallOutcome, CallRequest, Caller, FunctionRunner, HttpRequest, HttpResponse, RunnerConfig};
+pub use runner::{
+    CallOutcome, CallRequest, Caller, FunctionRunner, HttpRequest, HttpResponse, RunnerConfig,
+};
 pub use scheduler::{Clock, ManualClock, SCHEDULED_FUNCTIONS_TABLE, SystemClock};

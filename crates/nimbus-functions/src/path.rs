@@ -28,17 +28,30 @@ impl FunctionPath {
         if module.is_empty() || export.is_empty() || module.contains("..") || module.contains(' ') {
             return Err(bad());
         }
-        let module = if module.ends_with(".js") { module.to_owned() } else { format!("{module}.js") };
+        let module = if module.ends_with(".js") {
+            module.to_owned()
+        } else {
+            format!("{module}.js")
+        };
         if module.starts_with("_deps/") {
-            return Err(FunctionError::not_found(format!("Could not find public function for '{text}'.")));
+            return Err(FunctionError::not_found(format!(
+                "Could not find public function for '{text}'."
+            )));
         }
-        Ok(Self { module, export: export.to_owned() })
+        Ok(Self {
+            module,
+            export: export.to_owned(),
+        })
     }
 
     /// Convex's canonical display form: `messages:list` (`messages.js` → `messages`).
     pub fn canonical(&self) -> String {
         let module = self.module.strip_suffix(".js").unwrap_or(&self.module);
-        if self.export == "default" { module.to_owned() } else { format!("{module}:{}", self.export) }
+        if self.export == "default" {
+            module.to_owned()
+        } else {
+            format!("{module}:{}", self.export)
+        }
     }
 }
 
@@ -55,8 +68,14 @@ mod tests {
     #[test]
     fn normalises_paths() {
         let p = FunctionPath::parse("messages:list").unwrap();
-        assert_eq!((p.module.as_str(), p.export.as_str()), ("messages.js", "list"));
-        assert_eq!(FunctionPath::parse("dir/a.js:f").unwrap().canonical(), "dir/a:f");
+        assert_eq!(
+            (p.module.as_str(), p.export.as_str()),
+            ("messages.js", "list")
+        );
+        assert_eq!(
+            FunctionPath::parse("dir/a.js:f").unwrap().canonical(),
+            "dir/a:f"
+        );
         assert_eq!(FunctionPath::parse("messages").unwrap().export, "default");
         assert!(FunctionPath::parse("../x:y").is_err());
         assert!(FunctionPath::parse(":x").is_err());

@@ -15,9 +15,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use nimbus_engine::{Database, Engine, EngineError, ReadSet, TransactionMode};
 use nimbus_runtime::{
-    AdmissionCaps, CancelToken, EntryPoint, ExecutionMode, GrantFamily, InvocationAuth, InvocationOutcome,
-    InvocationRequest, PoolKind, ReturnEncoding, RuntimeError, RuntimeExecutor, RuntimeGrants, RuntimePolicy,
-    TenantId,
+    AdmissionCaps, CancelToken, EntryPoint, ExecutionMode, GrantFamily, InvocationAuth,
+    InvocationOutcome, InvocationRequest, PoolKind, ReturnEncoding, RuntimeError, RuntimeExecutor,
+    RuntimeGrants, RuntimePolicy, TenantId,
 };
 use nimbus_storage::TenantName;
 use nimbus_values::Value;
@@ -25,8 +25,10 @@ use parking_lot::RwLock;
 use serde_json::{Value as Json, json};
 
 use crate::analysis;
-use crate::bridge::{BridgeMode, FunctionBridge, SharedBridge, TxSlot};
-use crate::deployment::{AppModules, DEPLOYMENT_META_KEY, Deployment, FunctionInfo, FunctionKind, Visibility};
+use crate::bridge::{BridgeMode, FunctionBridge, TxSlot};
+use crate::deployment::{
+    AppModules, DEPLOYMENT_META_KEY, Deployment, FunctionInfo, FunctionKind, Visibility,
+};
 use crate::error::{FailureKind, FunctionError};
 use crate::fetch::{FetchPolicy, Fetcher};
 use crate::path::FunctionPath;
@@ -66,7 +68,11 @@ impl Default for RunnerConfig {
             action_timeout: Duration::from_secs(600),
             heap_mib: 64,
             host_calls_max: 65_536,
-            admission: AdmissionCaps { active_max: 4, queue_max: 1024, in_flight_max: 1028 },
+            admission: AdmissionCaps {
+                active_max: 4,
+                queue_max: 1024,
+                in_flight_max: 1028,
+            },
             pool: PoolKind::Warm,
             fetch: FetchPolicy::default(),
             nesting_depth_max: 8,
@@ -173,7 +179,11 @@ pub(crate) struct RunnerInner {
     weak: Weak<RunnerInner>,
 }
 
-fn build_policy(config: &RunnerConfig, timeout: Duration, grants: RuntimeGrants) -> Arc<RuntimePolicy> {
+fn build_policy(
+    config: &RunnerConfig,
+    timeout: Duration,
+    grants: RuntimeGrants,
+) -> Arc<RuntimePolicy> {
     Arc::new(
         RuntimePolicy::builder()
             .grants(grants)
@@ -194,7 +204,12 @@ impl FunctionRunner {
     }
 
     /// A runner whose scheduler reads time from `clock` (tests inject a manual clock).
-    pub fn with_clock(engine: Arc<Engine>, executor: Arc<RuntimeExecutor>, config: RunnerConfig, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_clock(
+        engine: Arc<Engine>,
+        executor: Arc<RuntimeExecutor>,
+        config: RunnerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let base = RuntimeGrants::none()
             .with(GrantFamily::Database)
             .with(GrantFamily::Functions)
@@ -203,9 +218,22 @@ impl FunctionRunner {
             .with(GrantFamily::Storage)
             .with(GrantFamily::Env);
         let mut policies = HashMap::new();
-        policies.insert("query", build_policy(&config, config.query_timeout, base.clone()));
-        policies.insert("mutation", build_policy(&config, config.mutation_timeout, base.clone()));
-        policies.insert("action", build_policy(&config, config.action_timeout, base.with(GrantFamily::Network)));
+        policies.insert(
+            "query",
+            build_policy(&config, config.query_timeout, base.clone()),
+        );
+        policies.insert(
+            "mutation",
+            build_policy(&config, config.mutation_timeout, base.clone()),
+        );
+        policies.insert(
+            "action",
+            build_policy(
+                &config,
+                config.action_timeout,
+                base.with(GrantFamily::Network),
+            ),
+        );
         let inner = Arc::new_cyclic(|weak| RunnerInner {
             engine,
             executor,
@@ -238,24 +266,48 @@ impl FunctionRunner {
     /// the schema is applied (existing documents validated, indexes backfilled), the deployment
     /// is stored, and crons are replaced in one transaction. On any error the previous
     /// deployment keeps serving.
-    pub async fn deploy(&self, tenant: &TenantName, modules: AppModules, env: BTreeMap<String, String>) -> Result<Arc<Deployment>, FunctionError> {
+    pub async fn deploy(
+        &self,
+        tenant: &TenantName,
+        modules: AppModules,
+        env: BTreeMap<String, String>,
+    ) -> Result<Arc<Deployment>, FunctionError> {
         let inner = &self.inner;
-        let deployment = analysis::analyze(&inner.executor, &TenantId::new(tenant.as_str()), &modules, env).await?;
+        let deployment = analysis::analyze(
+            &inner.executor,
+            &TenantId::new(tenant.as_str()),
+            &modules,
+            env,
+        )
+        .await?;
         let db = inner.database(tenant).await?;
         if let Some(schema) = &deployment.schema {
-            db.set_schema(schema).await.map_err(|e| FunctionError::user(format!("Schema push failed: {e}")))?;
+            db.set_schema(schema)
+                .await
+                .map_err(|e| FunctionError::user(format!("Schema push failed: {e}")))?;
         }
-        scheduler::prepare(&db).await.map_err(FunctionError::from_engine)?;
-        let bytes = serde_json::to_vec(&deployment.to_json()).map_err(|e| FunctionError::internal(e.to_string()))?;
-        db.put_meta(DEPLOYMENT_META_KEY, Some(bytes)).await.map_err(FunctionError::from_engine)?;
+        scheduler::prepare(&db)
+            .await
+            .map_err(FunctionError::from_engine)?;
+        let bytes = serde_json::to_vec(&deployment.to_json())
+            .map_err(|e| FunctionError::internal(e.to_string()))?;
+        db.put_meta(DEPLOYMENT_META_KEY, Some(bytes))
+            .await
+            .map_err(FunctionError::from_engine)?;
         let deployment = Arc::new(deployment);
-        inner.deployments.write().insert(tenant.clone(), deployment.clone());
+        inner
+            .deployments
+            .write()
+            .insert(tenant.clone(), deployment.clone());
         scheduler::install_crons(&db, &deployment, inner.clock.now_ms()).await?;
         Ok(deployment)
     }
 
     /// The tenant's active deployment, if any.
-    pub async fn deployment(&self, tenant: &TenantName) -> Result<Option<Arc<Deployment>>, FunctionError> {
+    pub async fn deployment(
+        &self,
+        tenant: &TenantName,
+    ) -> Result<Option<Arc<Deployment>>, FunctionError> {
         self.inner.deployment(tenant).await
     }
 
@@ -265,13 +317,21 @@ impl FunctionRunner {
     }
 
     /// Runs a query at an earlier snapshot (`/api/query_at_ts`).
-    pub async fn query_at(&self, request: CallRequest, ts: u64) -> Result<CallOutcome, FunctionError> {
+    pub async fn query_at(
+        &self,
+        request: CallRequest,
+        ts: u64,
+    ) -> Result<CallOutcome, FunctionError> {
         self.inner.call_at(request, Some(ts)).await
     }
 
     /// Runs the tenant's HTTP action for `request`. `Ok(None)`: no route matches (the caller
     /// answers 404 without running any code).
-    pub async fn http_action(&self, tenant: &TenantName, request: HttpRequest) -> Result<Option<HttpResponse>, FunctionError> {
+    pub async fn http_action(
+        &self,
+        tenant: &TenantName,
+        request: HttpRequest,
+    ) -> Result<Option<HttpResponse>, FunctionError> {
         self.inner.http_action(tenant, request).await
     }
 
@@ -285,32 +345,49 @@ impl FunctionRunner {
     /// once and their outcome is unknown). Call once per tenant at startup.
     pub async fn recover_after_restart(&self, tenant: &TenantName) -> Result<usize, FunctionError> {
         let db = self.inner.database(tenant).await?;
-        scheduler::fail_interrupted_actions(&db, self.inner.clock.now_ms()).await.map_err(FunctionError::from_engine)
+        scheduler::fail_interrupted_actions(&db, self.inner.clock.now_ms())
+            .await
+            .map_err(FunctionError::from_engine)
     }
 
     /// When the next job or cron of the tenant is due (ms since the epoch), if any.
     pub async fn next_due_ms(&self, tenant: &TenantName) -> Result<Option<f64>, FunctionError> {
         let db = self.inner.database(tenant).await?;
-        scheduler::next_due(&db).await.map_err(FunctionError::from_engine)
+        scheduler::next_due(&db)
+            .await
+            .map_err(FunctionError::from_engine)
     }
 }
 
 impl RunnerInner {
     pub(crate) async fn database(&self, tenant: &TenantName) -> Result<Database, FunctionError> {
-        self.engine.database(tenant).await.map_err(FunctionError::from_engine)
+        self.engine
+            .database(tenant)
+            .await
+            .map_err(FunctionError::from_engine)
     }
 
-    pub(crate) async fn deployment(&self, tenant: &TenantName) -> Result<Option<Arc<Deployment>>, FunctionError> {
+    pub(crate) async fn deployment(
+        &self,
+        tenant: &TenantName,
+    ) -> Result<Option<Arc<Deployment>>, FunctionError> {
         if let Some(deployment) = self.deployments.read().get(tenant) {
             return Ok(Some(deployment.clone()));
         }
         let db = self.database(tenant).await?;
-        let Some(bytes) = db.get_meta(DEPLOYMENT_META_KEY).await.map_err(FunctionError::from_engine)? else {
+        let Some(bytes) = db
+            .get_meta(DEPLOYMENT_META_KEY)
+            .await
+            .map_err(FunctionError::from_engine)?
+        else {
             return Ok(None);
         };
-        let json: Json = serde_json::from_slice(&bytes).map_err(|e| FunctionError::internal(format!("stored deployment is damaged: {e}")))?;
+        let json: Json = serde_json::from_slice(&bytes)
+            .map_err(|e| FunctionError::internal(format!("stored deployment is damaged: {e}")))?;
         let deployment = Arc::new(Deployment::from_json(&json)?);
-        self.deployments.write().insert(tenant.clone(), deployment.clone());
+        self.deployments
+            .write()
+            .insert(tenant.clone(), deployment.clone());
         Ok(Some(deployment))
     }
 
@@ -328,16 +405,30 @@ impl RunnerInner {
     }
 
     /// Looks up and checks the function a request names.
-    async fn resolve(&self, request: &CallRequest) -> Result<(Arc<Deployment>, FunctionInfo), FunctionError> {
-        let not_found = || FunctionError::not_found(format!("Could not find public function for '{}'. Did you forget to run `npx convex dev` or `npx convex deploy`?", request.path));
-        let deployment = self.deployment(&request.tenant).await?.ok_or_else(not_found)?;
+    async fn resolve(
+        &self,
+        request: &CallRequest,
+    ) -> Result<(Arc<Deployment>, FunctionInfo), FunctionError> {
+        let not_found = || {
+            FunctionError::not_found(format!(
+                "Could not find public function for '{}'. Did you forget to run `npx convex dev` or `npx convex deploy`?",
+                request.path
+            ))
+        };
+        let deployment = self
+            .deployment(&request.tenant)
+            .await?
+            .ok_or_else(not_found)?;
         let path = FunctionPath::parse(&request.path)?;
         let info = deployment.function(&path).cloned().ok_or_else(not_found)?;
         if info.visibility == Visibility::Internal && request.caller == Caller::Public {
             return Err(not_found());
         }
         if info.kind == FunctionKind::HttpAction {
-            return Err(FunctionError::not_found(format!("{} is an HTTP action; call it through its HTTP route", path)));
+            return Err(FunctionError::not_found(format!(
+                "{} is an HTTP action; call it through its HTTP route",
+                path
+            )));
         }
         if let Some(expected) = request.expected_kind
             && expected != info.kind
@@ -360,7 +451,11 @@ impl RunnerInner {
         Ok((deployment, info))
     }
 
-    pub(crate) async fn call_at(&self, request: CallRequest, at_ts: Option<u64>) -> Result<CallOutcome, FunctionError> {
+    pub(crate) async fn call_at(
+        &self,
+        request: CallRequest,
+        at_ts: Option<u64>,
+    ) -> Result<CallOutcome, FunctionError> {
         let (deployment, info) = self.resolve(&request).await?;
         let db = self.database(&request.tenant).await?;
         validate_args(&info, &request.args, &db.catalog())?;
@@ -370,14 +465,28 @@ impl RunnerInner {
         };
         let unqueued = matches!(request.caller, Caller::Function { .. });
         match info.kind {
-            FunctionKind::Query => self.run_query(&db, &deployment, &info, &request, depth, unqueued, at_ts).await,
-            FunctionKind::Mutation => self.run_mutation(&db, &deployment, &info, &request, depth, unqueued).await,
-            FunctionKind::Action => self.run_action(&db, &deployment, &info, &request, depth, unqueued).await,
-            FunctionKind::HttpAction => Err(FunctionError::internal("HTTP actions are not called by path")),
+            FunctionKind::Query => {
+                self.run_query(&db, &deployment, &info, &request, depth, unqueued, at_ts)
+                    .await
+            }
+            FunctionKind::Mutation => {
+                self.run_mutation(&db, &deployment, &info, &request, depth, unqueued)
+                    .await
+            }
+            FunctionKind::Action => {
+                self.run_action(&db, &deployment, &info, &request, depth, unqueued)
+                    .await
+            }
+            FunctionKind::HttpAction => Err(FunctionError::internal(
+                "HTTP actions are not called by path",
+            )),
         }
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one call's context, passed along once")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call's context, passed along once"
+    )]
     pub(crate) async fn invoke(
         &self,
         db: &Database,
@@ -393,9 +502,12 @@ impl RunnerInner {
         let request_id = format!("{:016x}", rand::random::<u64>());
         let execution = match mode {
             BridgeMode::Action => ExecutionMode::Action,
-            _ => ExecutionMode::Deterministic { seed: rand::random(), now_ms: self.clock.now_ms() },
+            _ => ExecutionMode::Deterministic {
+                seed: rand::random(),
+                now_ms: self.clock.now_ms(),
+            },
         };
-        let bridge = SharedBridge::new(
+        let bridge = FunctionBridge::create(
             self.weak.clone(),
             db.clone(),
             deployment.clone(),
@@ -414,13 +526,19 @@ impl RunnerInner {
             entry,
             mode: execution,
             auth: match identity {
-                Some(identity) => InvocationAuth::User { identity_json: identity.to_string() },
+                Some(identity) => InvocationAuth::User {
+                    identity_json: identity.to_string(),
+                },
                 None => InvocationAuth::Anonymous,
             },
             request_id,
             cancel: CancelToken::new(),
         };
-        let result = if unqueued { self.executor.invoke_unqueued(request).await } else { self.executor.invoke(request).await };
+        let result = if unqueued {
+            self.executor.invoke_unqueued(request).await
+        } else {
+            self.executor.invoke(request).await
+        };
         result.map_err(runtime_failure)
     }
 
@@ -441,10 +559,14 @@ impl RunnerInner {
     fn decode_result(outcome: &InvocationOutcome) -> Result<Value, FunctionError> {
         let json: Json = serde_json::from_str(&outcome.result_json)
             .map_err(|e| FunctionError::internal(format!("function returned invalid JSON: {e}")))?;
-        Value::from_json(&json).map_err(|e| FunctionError::user(format!("function returned an invalid value: {e}")))
+        Value::from_json(&json)
+            .map_err(|e| FunctionError::user(format!("function returned an invalid value: {e}")))
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one call's context, passed along once")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call's context, passed along once"
+    )]
     async fn run_query(
         &self,
         db: &Database,
@@ -463,14 +585,35 @@ impl RunnerInner {
         let slot: TxSlot = Arc::new(tokio::sync::Mutex::new(Some(tx)));
         let entry = Self::call_entry(info, "invokeQuery", &request.args);
         let outcome = self
-            .invoke(db, deployment, info, BridgeMode::Query { tx: slot.clone() }, request.identity.clone(), depth, unqueued, entry, ts)
+            .invoke(
+                db,
+                deployment,
+                info,
+                BridgeMode::Query { tx: slot.clone() },
+                request.identity.clone(),
+                depth,
+                unqueued,
+                entry,
+                ts,
+            )
             .await?;
         let log_lines = log_lines(&outcome);
-        let mut tx = slot.lock().await.take().ok_or_else(|| FunctionError::internal("query transaction vanished"))?;
+        let mut tx = slot
+            .lock()
+            .await
+            .take()
+            .ok_or_else(|| FunctionError::internal("query transaction vanished"))?;
         let value = Self::decode_result(&outcome).map_err(|e| e.with_logs(log_lines.clone()))?;
-        validate_returns(info, &value, &db.catalog()).map_err(|e| e.with_logs(log_lines.clone()))?;
+        validate_returns(info, &value, &db.catalog())
+            .map_err(|e| e.with_logs(log_lines.clone()))?;
         let read_set = tx.read_set().clone();
-        Ok(CallOutcome { value, log_lines, kind: FunctionKind::Query, ts, read_set: Some(read_set) })
+        Ok(CallOutcome {
+            value,
+            log_lines,
+            kind: FunctionKind::Query,
+            ts,
+            read_set: Some(read_set),
+        })
     }
 
     async fn run_mutation(
@@ -491,14 +634,38 @@ impl RunnerInner {
             let slot: TxSlot = Arc::new(tokio::sync::Mutex::new(Some(tx)));
             let entry = Self::call_entry(info, "invokeMutation", &request.args);
             let outcome = self
-                .invoke(db, deployment, info, BridgeMode::Mutation { tx: slot.clone() }, request.identity.clone(), depth, unqueued, entry, snapshot)
+                .invoke(
+                    db,
+                    deployment,
+                    info,
+                    BridgeMode::Mutation { tx: slot.clone() },
+                    request.identity.clone(),
+                    depth,
+                    unqueued,
+                    entry,
+                    snapshot,
+                )
                 .await?;
             let log_lines = log_lines(&outcome);
-            let tx = slot.lock().await.take().ok_or_else(|| FunctionError::internal("mutation transaction vanished"))?;
-            let value = Self::decode_result(&outcome).map_err(|e| e.with_logs(log_lines.clone()))?;
-            validate_returns(info, &value, &db.catalog()).map_err(|e| e.with_logs(log_lines.clone()))?;
+            let tx = slot
+                .lock()
+                .await
+                .take()
+                .ok_or_else(|| FunctionError::internal("mutation transaction vanished"))?;
+            let value =
+                Self::decode_result(&outcome).map_err(|e| e.with_logs(log_lines.clone()))?;
+            validate_returns(info, &value, &db.catalog())
+                .map_err(|e| e.with_logs(log_lines.clone()))?;
             match db.commit(tx).await {
-                Ok(ts) => return Ok(CallOutcome { value, log_lines, kind: FunctionKind::Mutation, ts, read_set: None }),
+                Ok(ts) => {
+                    return Ok(CallOutcome {
+                        value,
+                        log_lines,
+                        kind: FunctionKind::Mutation,
+                        ts,
+                        read_set: None,
+                    });
+                }
                 Err(EngineError::RetryableConflict { table }) => conflict_table = table,
                 Err(EngineError::SnapshotTooOld { .. }) => {}
                 Err(other) => return Err(FunctionError::from_engine(other).with_logs(log_lines)),
@@ -508,7 +675,10 @@ impl RunnerInner {
                 backoff *= 2;
             }
         }
-        Err(FunctionError::from_engine(EngineError::Conflict { table: conflict_table, attempts: limits.occ_attempts_max }))
+        Err(FunctionError::from_engine(EngineError::Conflict {
+            table: conflict_table,
+            attempts: limits.occ_attempts_max,
+        }))
     }
 
     async fn run_action(
@@ -522,12 +692,29 @@ impl RunnerInner {
     ) -> Result<CallOutcome, FunctionError> {
         let entry = Self::call_entry(info, "invokeAction", &request.args);
         let outcome = self
-            .invoke(db, deployment, info, BridgeMode::Action, request.identity.clone(), depth, unqueued, entry, db.snapshot_ts())
+            .invoke(
+                db,
+                deployment,
+                info,
+                BridgeMode::Action,
+                request.identity.clone(),
+                depth,
+                unqueued,
+                entry,
+                db.snapshot_ts(),
+            )
             .await?;
         let log_lines = log_lines(&outcome);
         let value = Self::decode_result(&outcome).map_err(|e| e.with_logs(log_lines.clone()))?;
-        validate_returns(info, &value, &db.catalog()).map_err(|e| e.with_logs(log_lines.clone()))?;
-        Ok(CallOutcome { value, log_lines, kind: FunctionKind::Action, ts: db.snapshot_ts(), read_set: None })
+        validate_returns(info, &value, &db.catalog())
+            .map_err(|e| e.with_logs(log_lines.clone()))?;
+        Ok(CallOutcome {
+            value,
+            log_lines,
+            kind: FunctionKind::Action,
+            ts: db.snapshot_ts(),
+            read_set: None,
+        })
     }
 
     /// `ctx.runQuery` / `ctx.runMutation` from a query or mutation: the callee runs in the
@@ -546,10 +733,9 @@ impl RunnerInner {
             )));
         }
         let deployment = parent.deployment.clone();
-        let info = deployment
-            .function(path)
-            .cloned()
-            .ok_or_else(|| FunctionError::not_found(format!("Could not find function for '{path}'.")))?;
+        let info = deployment.function(path).cloned().ok_or_else(|| {
+            FunctionError::not_found(format!("Could not find function for '{path}'."))
+        })?;
         if info.kind != kind {
             return Err(FunctionError::user(format!(
                 "Trying to execute {} as {}, but it is defined as {}.",
@@ -560,28 +746,58 @@ impl RunnerInner {
         }
         validate_args(&info, &args, &parent.db.catalog())?;
         let mode = match (&parent.mode, kind) {
-            (BridgeMode::Query { tx } | BridgeMode::Mutation { tx }, FunctionKind::Query) => BridgeMode::Query { tx: tx.clone() },
-            (BridgeMode::Mutation { tx }, FunctionKind::Mutation) => BridgeMode::Mutation { tx: tx.clone() },
+            (BridgeMode::Query { tx } | BridgeMode::Mutation { tx }, FunctionKind::Query) => {
+                BridgeMode::Query { tx: tx.clone() }
+            }
+            (BridgeMode::Mutation { tx }, FunctionKind::Mutation) => {
+                BridgeMode::Mutation { tx: tx.clone() }
+            }
             _ => return Err(FunctionError::user("this nested call is not allowed here")),
         };
-        let method = if kind == FunctionKind::Query { "invokeQuery" } else { "invokeMutation" };
+        let method = if kind == FunctionKind::Query {
+            "invokeQuery"
+        } else {
+            "invokeMutation"
+        };
         let entry = Self::call_entry(&info, method, &args);
         let outcome = self
-            .invoke(&parent.db, &deployment, &info, mode, parent.identity.clone(), parent.depth + 1, true, entry, parent.snapshot_ts)
+            .invoke(
+                &parent.db,
+                &deployment,
+                &info,
+                mode,
+                parent.identity.clone(),
+                parent.depth + 1,
+                true,
+                entry,
+                parent.snapshot_ts,
+            )
             .await?;
         let value = Self::decode_result(&outcome)?;
         validate_returns(&info, &value, &parent.db.catalog())?;
         Ok(value)
     }
 
-    async fn http_action(&self, tenant: &TenantName, request: HttpRequest) -> Result<Option<HttpResponse>, FunctionError> {
-        let Some(deployment) = self.deployment(tenant).await? else { return Ok(None) };
-        let Some(routes) = &deployment.http_routes else { return Ok(None) };
+    async fn http_action(
+        &self,
+        tenant: &TenantName,
+        request: HttpRequest,
+    ) -> Result<Option<HttpResponse>, FunctionError> {
+        let Some(deployment) = self.deployment(tenant).await? else {
+            return Ok(None);
+        };
+        let Some(routes) = &deployment.http_routes else {
+            return Ok(None);
+        };
         let url = url_path(&request.url);
         if lookup_route(routes, &url, &request.method).is_none() {
             return Ok(None);
         }
-        if request.body.as_ref().is_some_and(|b| b.len() > self.config.http_body_bytes_max) {
+        if request
+            .body
+            .as_ref()
+            .is_some_and(|b| b.len() > self.config.http_body_bytes_max)
+        {
             return Err(FunctionError::user(format!(
                 "HTTP request body exceeds the {} byte limit",
                 self.config.http_body_bytes_max
@@ -595,7 +811,10 @@ impl RunnerInner {
         };
         let request_json = json!({ "url": request.url, "method": method, "headers": request.headers, "bodyBase64": body }).to_string();
         let info = FunctionInfo {
-            path: FunctionPath { module: "http.js".into(), export: "default".into() },
+            path: FunctionPath {
+                module: "http.js".into(),
+                export: "default".into(),
+            },
             kind: FunctionKind::HttpAction,
             visibility: Visibility::Public,
             args: None,
@@ -607,12 +826,27 @@ impl RunnerInner {
             args: vec![request_json, url],
             returns: ReturnEncoding::JsonText,
         };
-        let outcome = self.invoke(&db, &deployment, &info, BridgeMode::Action, None, 0, false, entry, db.snapshot_ts()).await?;
+        let outcome = self
+            .invoke(
+                &db,
+                &deployment,
+                &info,
+                BridgeMode::Action,
+                None,
+                0,
+                false,
+                entry,
+                db.snapshot_ts(),
+            )
+            .await?;
         let log_lines = log_lines(&outcome);
-        let response: Json = serde_json::from_str(&outcome.result_json)
-            .map_err(|e| FunctionError::internal(format!("HTTP action returned invalid JSON: {e}")))?;
+        let response: Json = serde_json::from_str(&outcome.result_json).map_err(|e| {
+            FunctionError::internal(format!("HTTP action returned invalid JSON: {e}"))
+        })?;
         let body = match response["bodyBase64"].as_str() {
-            Some(b64) => STANDARD.decode(b64).map_err(|e| FunctionError::internal(format!("HTTP action body: {e}")))?,
+            Some(b64) => STANDARD
+                .decode(b64)
+                .map_err(|e| FunctionError::internal(format!("HTTP action body: {e}")))?,
             None => Vec::new(),
         };
         if body.len() > self.config.http_body_bytes_max {
@@ -623,9 +857,19 @@ impl RunnerInner {
         }
         let headers = response["headers"]
             .as_array()
-            .map(|pairs| pairs.iter().filter_map(|p| Some((p[0].as_str()?.to_owned(), p[1].as_str()?.to_owned()))).collect())
+            .map(|pairs| {
+                pairs
+                    .iter()
+                    .filter_map(|p| Some((p[0].as_str()?.to_owned(), p[1].as_str()?.to_owned())))
+                    .collect()
+            })
             .unwrap_or_default();
-        Ok(Some(HttpResponse { status: response["status"].as_u64().unwrap_or(200) as u16, headers, body, log_lines }))
+        Ok(Some(HttpResponse {
+            status: response["status"].as_u64().unwrap_or(200) as u16,
+            headers,
+            body,
+            log_lines,
+        }))
     }
 }
 
@@ -643,17 +887,28 @@ fn url_path(url: &str) -> String {
 
 /// The router's matching rule: an exact path first, then the longest matching prefix route;
 /// `HEAD` is looked up as `GET`.
-pub(crate) fn lookup_route<'a>(routes: &'a [crate::deployment::HttpRoute], path: &str, method: &str) -> Option<&'a crate::deployment::HttpRoute> {
+pub(crate) fn lookup_route<'a>(
+    routes: &'a [crate::deployment::HttpRoute],
+    path: &str,
+    method: &str,
+) -> Option<&'a crate::deployment::HttpRoute> {
     let method = match method.to_ascii_uppercase().as_str() {
         "HEAD" => "GET".to_owned(),
         m => m.to_owned(),
     };
-    if let Some(exact) = routes.iter().find(|r| r.method == method && !r.path.ends_with('*') && r.path == path) {
+    if let Some(exact) = routes
+        .iter()
+        .find(|r| r.method == method && !r.path.ends_with('*') && r.path == path)
+    {
         return Some(exact);
     }
     routes
         .iter()
-        .filter(|r| r.method == method && r.path.ends_with('*') && path.starts_with(&r.path[..r.path.len() - 1]))
+        .filter(|r| {
+            r.method == method
+                && r.path.ends_with('*')
+                && path.starts_with(&r.path[..r.path.len() - 1])
+        })
         .max_by_key(|r| r.path.len())
 }
 
@@ -687,11 +942,27 @@ mod tests {
 
     #[test]
     fn routes_match_like_the_convex_router() {
-        let route = |p: &str, m: &str| HttpRoute { path: p.into(), method: m.into() };
-        let routes = vec![route("/hello", "GET"), route("/echo/*", "POST"), route("/echo/deep/*", "POST")];
-        assert_eq!(lookup_route(&routes, "/hello", "HEAD").unwrap().path, "/hello");
-        assert_eq!(lookup_route(&routes, "/echo/deep/x", "POST").unwrap().path, "/echo/deep/*");
-        assert_eq!(lookup_route(&routes, "/echo/x", "POST").unwrap().path, "/echo/*");
+        let route = |p: &str, m: &str| HttpRoute {
+            path: p.into(),
+            method: m.into(),
+        };
+        let routes = vec![
+            route("/hello", "GET"),
+            route("/echo/*", "POST"),
+            route("/echo/deep/*", "POST"),
+        ];
+        assert_eq!(
+            lookup_route(&routes, "/hello", "HEAD").unwrap().path,
+            "/hello"
+        );
+        assert_eq!(
+            lookup_route(&routes, "/echo/deep/x", "POST").unwrap().path,
+            "/echo/deep/*"
+        );
+        assert_eq!(
+            lookup_route(&routes, "/echo/x", "POST").unwrap().path,
+            "/echo/*"
+        );
         assert!(lookup_route(&routes, "/hello", "POST").is_none());
         assert!(lookup_route(&routes, "/nope", "GET").is_none());
         assert_eq!(url_path("http://h:1/echo/a?b=c"), "/echo/a");

@@ -17,22 +17,47 @@ impl IdTableResolver for CatalogTables<'_> {
 }
 
 /// Checks a call's arguments.
-pub fn validate_args(function: &FunctionInfo, args: &Value, catalog: &Catalog) -> Result<(), FunctionError> {
+pub fn validate_args(
+    function: &FunctionInfo,
+    args: &Value,
+    catalog: &Catalog,
+) -> Result<(), FunctionError> {
     if !matches!(args, Value::Object(_)) {
         return Err(FunctionError::user(
             "ArgumentValidationError: Function arguments must be an object; pass `{}` for no arguments",
         ));
     }
-    check(function.args.as_ref(), args, catalog, "ArgumentValidationError")
+    check(
+        function.args.as_ref(),
+        args,
+        catalog,
+        "ArgumentValidationError",
+    )
 }
 
 /// Checks a function's return value.
-pub fn validate_returns(function: &FunctionInfo, value: &Value, catalog: &Catalog) -> Result<(), FunctionError> {
-    check(function.returns.as_ref(), value, catalog, "ReturnsValidationError")
+pub fn validate_returns(
+    function: &FunctionInfo,
+    value: &Value,
+    catalog: &Catalog,
+) -> Result<(), FunctionError> {
+    check(
+        function.returns.as_ref(),
+        value,
+        catalog,
+        "ReturnsValidationError",
+    )
 }
 
-fn check(validator: Option<&Validator>, value: &Value, catalog: &Catalog, tag: &str) -> Result<(), FunctionError> {
-    let Some(validator) = validator else { return Ok(()) };
+fn check(
+    validator: Option<&Validator>,
+    value: &Value,
+    catalog: &Catalog,
+    tag: &str,
+) -> Result<(), FunctionError> {
+    let Some(validator) = validator else {
+        return Ok(());
+    };
     validator
         .validate(value, &CatalogTables(catalog))
         .map_err(|e| FunctionError::user(format!("{tag}: {}", e.message())))

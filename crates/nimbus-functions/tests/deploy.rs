@@ -8,28 +8,41 @@ use std::sync::Arc;
 
 use nimbus_functions::AppModules;
 use nimbus_runtime::{
-    BytecodeCache, CancelToken, EntryPoint, ExecutionMode, InvocationAuth, InvocationRequest, Isolate, ModuleSource, NoHost,
-    ReturnEncoding, RuntimeGrants, RuntimePolicy, TenantId, Watchdog,
+    BytecodeCache, CancelToken, EntryPoint, ExecutionMode, InvocationAuth, InvocationRequest,
+    Isolate, ModuleSource, NoHost, ReturnEncoding, RuntimeGrants, RuntimePolicy, TenantId,
+    Watchdog,
 };
 use serde_json::json;
 use support::{Harness, fixture_modules};
 
 fn with_module(path: &str, source: &str) -> AppModules {
     let mut modules = fixture_modules();
-    modules.modules.push(ModuleSource { path: path.into(), source: source.into() });
+    modules.modules.push(ModuleSource {
+        path: path.into(),
+        source: source.into(),
+    });
     modules
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_pushes_are_rejected_and_the_old_deployment_keeps_serving() {
     let h = Harness::new().await;
-    h.ok("messages:send", json!({ "body": "before", "author": "a" })).await;
+    h.ok("messages:send", json!({ "body": "before", "author": "a" }))
+        .await;
     let cases = [
         ("syntax.js", "export const x = ;", "syntax.js"),
-        ("throws.js", "throw new Error('top-level failure');\nexport const y = 1;", "top-level failure"),
+        (
+            "throws.js",
+            "throw new Error('top-level failure');\nexport const y = 1;",
+            "top-level failure",
+        ),
     ];
     for (path, source, expected) in cases {
-        let err = h.runner.deploy(&h.tenant, with_module(path, source), BTreeMap::new()).await.unwrap_err();
+        let err = h
+            .runner
+            .deploy(&h.tenant, with_module(path, source), BTreeMap::new())
+            .await
+            .unwrap_err();
         assert!(err.message.contains(path), "{}", err.message);
         assert!(err.message.contains(expected), "{}", err.message);
     }
@@ -38,17 +51,28 @@ async fn broken_pushes_are_rejected_and_the_old_deployment_keeps_serving() {
         path: "schema.js".into(),
         source: "export default { export() { return JSON.stringify({ tables: [{ tableName: '9bad' }], schemaValidation: true }); } };".into(),
     });
-    let err = h.runner.deploy(&h.tenant, bad_schema, BTreeMap::new()).await.unwrap_err();
+    let err = h
+        .runner
+        .deploy(&h.tenant, bad_schema, BTreeMap::new())
+        .await
+        .unwrap_err();
     assert!(err.message.contains("9bad"), "{}", err.message);
     let list = h.ok("messages:list", json!({})).await;
-    assert_eq!(list.as_array().unwrap().len(), 1, "the previous deployment still serves");
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "the previous deployment still serves"
+    );
 }
 
 #[test]
 fn same_query_same_seed_same_result() {
     let modules = fixture_modules();
     let bundle = modules.bundle();
-    let policy = RuntimePolicy::builder().grants(RuntimeGrants::all()).build().unwrap();
+    let policy = RuntimePolicy::builder()
+        .grants(RuntimeGrants::all())
+        .build()
+        .unwrap();
     let run = |seed: u64| {
         let request = InvocationRequest {
             tenant: TenantId::new("t"),
@@ -61,13 +85,29 @@ fn same_query_same_seed_same_result() {
                 args: vec!["[{}]".into()],
                 returns: ReturnEncoding::JsonText,
             },
-            mode: ExecutionMode::Deterministic { seed, now_ms: 1_700_000_000_000.0 },
+            mode: ExecutionMode::Deterministic {
+                seed,
+                now_ms: 1_700_000_000_000.0,
+            },
             auth: InvocationAuth::Anonymous,
             request_id: "r".into(),
             cancel: CancelToken::new(),
         };
-        let mut isolate = Isolate::new(request.tenant.clone(), &bundle, policy.limits(), BytecodeCache::default()).unwrap();
-        isolate.invoke(&request, &nimbus_runtime::Blocker::own(), &Watchdog::start()).unwrap().result_json
+        let mut isolate = Isolate::new(
+            request.tenant.clone(),
+            &bundle,
+            policy.limits(),
+            BytecodeCache::default(),
+        )
+        .unwrap();
+        isolate
+            .invoke(
+                &request,
+                &nimbus_runtime::Blocker::own(),
+                &Watchdog::start(),
+            )
+            .unwrap()
+            .result_json
     };
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));

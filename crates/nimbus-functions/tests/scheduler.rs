@@ -12,27 +12,50 @@ use serde_json::{Value as Json, json};
 use support::{Harness, START_MS};
 
 async fn jobs(h: &Harness) -> Vec<Json> {
-    h.ok("scheduling:jobs", json!({})).await.as_array().unwrap().clone()
+    h.ok("scheduling:jobs", json!({}))
+        .await
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 async fn messages_by(h: &Harness, author: &str) -> usize {
-    h.ok("messages:list", json!({})).await.as_array().unwrap().iter().filter(|m| m["author"] == author).count()
+    h.ok("messages:list", json!({}))
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["author"] == author)
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutations_run_once_when_due() {
     let h = Harness::new().await;
-    let id = h.ok("scheduling:scheduleSend", json!({ "delayMs": 5000.0, "body": "later" })).await;
+    let id = h
+        .ok(
+            "scheduling:scheduleSend",
+            json!({ "delayMs": 5000.0, "body": "later" }),
+        )
+        .await;
     let listed = jobs(&h).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["_id"], id);
     assert_eq!(listed[0]["name"], "scheduling:deliver");
     assert_eq!(listed[0]["state"]["kind"], "pending");
     assert_eq!(listed[0]["scheduledTime"].as_f64(), Some(START_MS + 5000.0));
-    assert_eq!(h.runner.run_due_jobs(&h.tenant).await.unwrap(), 0, "not due yet");
+    assert_eq!(
+        h.runner.run_due_jobs(&h.tenant).await.unwrap(),
+        0,
+        "not due yet"
+    );
     h.clock.advance_ms(5000.0);
     assert_eq!(h.runner.run_due_jobs(&h.tenant).await.unwrap(), 1);
-    assert_eq!(h.runner.run_due_jobs(&h.tenant).await.unwrap(), 0, "never twice");
+    assert_eq!(
+        h.runner.run_due_jobs(&h.tenant).await.unwrap(),
+        0,
+        "never twice"
+    );
     assert_eq!(messages_by(&h, "scheduler").await, 1);
     let done = &jobs(&h).await[0];
     assert_eq!(done["state"]["kind"], "success");
@@ -42,8 +65,17 @@ async fn mutations_run_once_when_due() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_at_cancel_actions_and_failures() {
     let h = Harness::new().await;
-    h.ok("scheduling:scheduleAt", json!({ "timestampMs": START_MS + 1000.0, "body": "at" })).await;
-    let canceled = h.ok("scheduling:scheduleSend", json!({ "delayMs": 10.0, "body": "never" })).await;
+    h.ok(
+        "scheduling:scheduleAt",
+        json!({ "timestampMs": START_MS + 1000.0, "body": "at" }),
+    )
+    .await;
+    let canceled = h
+        .ok(
+            "scheduling:scheduleSend",
+            json!({ "delayMs": 10.0, "body": "never" }),
+        )
+        .await;
     h.ok("scheduling:cancel", json!({ "id": canceled })).await;
     h.ok("scheduling:scheduleAction", json!({})).await;
     h.ok("scheduling:scheduleFailing", json!({})).await;
@@ -52,30 +84,77 @@ async fn run_at_cancel_actions_and_failures() {
     let states: BTreeMap<String, Json> = jobs(&h)
         .await
         .into_iter()
-        .map(|j| (format!("{}#{}", j["name"].as_str().unwrap(), j["_id"]), j["state"].clone()))
+        .map(|j| {
+            (
+                format!("{}#{}", j["name"].as_str().unwrap(), j["_id"]),
+                j["state"].clone(),
+            )
+        })
         .collect();
-    let kinds: Vec<(&str, &str)> = states.iter().map(|(k, v)| (k.split('#').next().unwrap(), v["kind"].as_str().unwrap())).collect();
-    assert!(kinds.contains(&("scheduling:deliver", "canceled")), "{kinds:?}");
-    assert!(kinds.contains(&("scheduling:actionJob", "success")), "{kinds:?}");
-    assert!(kinds.contains(&("scheduling:failing", "failed")), "{kinds:?}");
-    let failed = states.iter().find(|(k, _)| k.starts_with("scheduling:failing")).unwrap().1;
-    assert!(failed["error"].as_str().unwrap().contains("Uncaught"), "{failed}");
-    assert_eq!(messages_by(&h, "scheduler").await, 2, "runAt and the action's mutation delivered; the canceled job did not");
+    let kinds: Vec<(&str, &str)> = states
+        .iter()
+        .map(|(k, v)| (k.split('#').next().unwrap(), v["kind"].as_str().unwrap()))
+        .collect();
+    assert!(
+        kinds.contains(&("scheduling:deliver", "canceled")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("scheduling:actionJob", "success")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("scheduling:failing", "failed")),
+        "{kinds:?}"
+    );
+    let failed = states
+        .iter()
+        .find(|(k, _)| k.starts_with("scheduling:failing"))
+        .unwrap()
+        .1;
+    assert!(
+        failed["error"].as_str().unwrap().contains("Uncaught"),
+        "{failed}"
+    );
+    assert_eq!(
+        messages_by(&h, "scheduler").await,
+        2,
+        "runAt and the action's mutation delivered; the canceled job did not"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_work_survives_a_restart_without_loss_or_duplication() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let h = Harness::with(Arc::new(SqlitePersistence::open(dir.path()).unwrap()), RunnerConfig::default()).await;
-        h.ok("scheduling:scheduleSend", json!({ "delayMs": 1000.0, "body": "survivor" })).await;
-        h.ok("scheduling:scheduleSend", json!({ "delayMs": 0.0, "body": "early" })).await;
+        let h = Harness::with(
+            Arc::new(SqlitePersistence::open(dir.path()).unwrap()),
+            RunnerConfig::default(),
+        )
+        .await;
+        h.ok(
+            "scheduling:scheduleSend",
+            json!({ "delayMs": 1000.0, "body": "survivor" }),
+        )
+        .await;
+        h.ok(
+            "scheduling:scheduleSend",
+            json!({ "delayMs": 0.0, "body": "early" }),
+        )
+        .await;
         assert_eq!(h.runner.run_due_jobs(&h.tenant).await.unwrap(), 1);
     }
-    let h = Harness::unstarted(Arc::new(SqlitePersistence::open(dir.path()).unwrap()), RunnerConfig::default());
+    let h = Harness::unstarted(
+        Arc::new(SqlitePersistence::open(dir.path()).unwrap()),
+        RunnerConfig::default(),
+    );
     assert_eq!(h.runner.recover_after_restart(&h.tenant).await.unwrap(), 0);
     h.clock.advance_ms(1000.0);
-    assert_eq!(h.runner.run_due_jobs(&h.tenant).await.unwrap(), 1, "the pending job survived the restart");
+    assert_eq!(
+        h.runner.run_due_jobs(&h.tenant).await.unwrap(),
+        1,
+        "the pending job survived the restart"
+    );
     assert_eq!(h.runner.run_due_jobs(&h.tenant).await.unwrap(), 0);
     let bodies: Vec<String> = h
         .ok("messages:list", json!({}))
@@ -92,7 +171,11 @@ async fn scheduled_work_survives_a_restart_without_loss_or_duplication() {
 async fn crons_run_on_schedule_and_are_replaced_on_deploy() {
     let h = Harness::new().await;
     let next = h.runner.next_due_ms(&h.tenant).await.unwrap().unwrap();
-    assert_eq!(next, START_MS + 60_000.0, "the interval cron is first, one minute after deploy");
+    assert_eq!(
+        next,
+        START_MS + 60_000.0,
+        "the interval cron is first, one minute after deploy"
+    );
     h.clock.advance_ms(60_000.0);
     assert_eq!(h.runner.run_due_jobs(&h.tenant).await.unwrap(), 1);
     assert_eq!(messages_by(&h, "scheduler").await, 1);
@@ -108,10 +191,16 @@ async fn crons_run_on_schedule_and_are_replaced_on_deploy() {
         .iter()
         .map(|m| m["body"].as_str().unwrap().to_owned())
         .collect();
-    assert!(bodies.iter().filter(|b| *b == "interval").count() >= 2, "{bodies:?}");
+    assert!(
+        bodies.iter().filter(|b| *b == "interval").count() >= 2,
+        "{bodies:?}"
+    );
     assert!(bodies.iter().any(|b| b == "hourly"), "{bodies:?}");
     // Redeploying replaces the crons instead of adding to them.
-    h.runner.deploy(&h.tenant, support::fixture_modules(), BTreeMap::new()).await.unwrap();
+    h.runner
+        .deploy(&h.tenant, support::fixture_modules(), BTreeMap::new())
+        .await
+        .unwrap();
     let db = h.runner.engine().database(&h.tenant).await.unwrap();
     let mut tx = db.begin(nimbus_engine::TransactionMode::ReadOnly);
     assert_eq!(tx.count("_cron_jobs").await.unwrap(), 6);

@@ -46,7 +46,9 @@ impl Cursor {
             .map_err(|_| EngineError::InvalidCursor(format!("\"{text}\" is not a cursor")))?;
         match bytes.split_first() {
             Some((1, key)) => Ok(Cursor::At(key.to_vec())),
-            _ => Err(EngineError::InvalidCursor(format!("\"{text}\" is not a cursor"))),
+            _ => Err(EngineError::InvalidCursor(format!(
+                "\"{text}\" is not a cursor"
+            ))),
         }
     }
 }

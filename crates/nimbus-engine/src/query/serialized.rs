@@ -39,7 +39,9 @@ pub fn parse_serialized_query(json: &Json) -> Result<QuerySpec, EngineError> {
                 .as_str()
                 .ok_or_else(|| invalid("IndexRange without indexName".into()))?;
             let (table, index) = name.split_once('.').ok_or_else(|| {
-                invalid(format!("index name \"{name}\" must look like \"table.index\""))
+                invalid(format!(
+                    "index name \"{name}\" must look like \"table.index\""
+                ))
             })?;
             let range = source["range"]
                 .as_array()
@@ -48,7 +50,13 @@ pub fn parse_serialized_query(json: &Json) -> Result<QuerySpec, EngineError> {
                 .iter()
                 .map(parse_range_expr)
                 .collect::<Result<Vec<_>, _>>()?;
-            (table.to_owned(), QuerySource::IndexRange { index: index.to_owned(), range })
+            (
+                table.to_owned(),
+                QuerySource::IndexRange {
+                    index: index.to_owned(),
+                    range,
+                },
+            )
         }
         Some("Search") => {
             return Err(invalid(
@@ -57,9 +65,14 @@ pub fn parse_serialized_query(json: &Json) -> Result<QuerySpec, EngineError> {
         }
         other => return Err(invalid(format!("unknown query source {other:?}"))),
     };
-    let operators_json = json["operators"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let operators_json = json["operators"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     if operators_json.len() > QUERY_OPERATORS_MAX {
-        return Err(invalid(format!("more than {QUERY_OPERATORS_MAX} operators")));
+        return Err(invalid(format!(
+            "more than {QUERY_OPERATORS_MAX} operators"
+        )));
     }
     let mut operators = Vec::with_capacity(operators_json.len());
     for op in operators_json {
@@ -77,7 +90,12 @@ pub fn parse_serialized_query(json: &Json) -> Result<QuerySpec, EngineError> {
             return Err(invalid(format!("unknown operator {op}")));
         }
     }
-    Ok(QuerySpec { table, source, order, operators })
+    Ok(QuerySpec {
+        table,
+        source,
+        order,
+        operators,
+    })
 }
 
 fn parse_range_expr(json: &Json) -> Result<RangeExpr, EngineError> {
@@ -87,7 +105,11 @@ fn parse_range_expr(json: &Json) -> Result<RangeExpr, EngineError> {
         Some("Gte") => RangeOp::Gte,
         Some("Lt") => RangeOp::Lt,
         Some("Lte") => RangeOp::Lte,
-        other => return Err(EngineError::InvalidQuery(format!("unknown range type {other:?}"))),
+        other => {
+            return Err(EngineError::InvalidQuery(format!(
+                "unknown range type {other:?}"
+            )));
+        }
     };
     let field = json["fieldPath"]
         .as_str()
@@ -120,7 +142,12 @@ mod tests {
     #[test]
     fn rejects_malformed_queries() {
         assert!(parse_serialized_query(&json!({ "source": { "type": "Nope" } })).is_err());
-        assert!(parse_serialized_query(&json!({ "source": { "type": "IndexRange", "indexName": "noDot" } })).is_err());
+        assert!(
+            parse_serialized_query(
+                &json!({ "source": { "type": "IndexRange", "indexName": "noDot" } })
+            )
+            .is_err()
+        );
         assert!(parse_serialized_query(&json!({ "source": { "type": "FullTableScan", "tableName": "t" }, "operators": [{ "limit": -1 }] })).is_err());
     }
 }

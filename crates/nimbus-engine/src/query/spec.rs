@@ -55,7 +55,10 @@ impl QuerySpec {
     /// A range of `index` on `table`.
     pub fn index(table: &str, index: &str, range: Vec<RangeExpr>) -> Self {
         Self {
-            source: QuerySource::IndexRange { index: index.into(), range },
+            source: QuerySource::IndexRange {
+                index: index.into(),
+                range,
+            },
             ..Self::table(table)
         }
     }

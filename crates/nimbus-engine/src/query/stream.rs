@@ -123,12 +123,18 @@ impl QueryStream {
                 Order::Asc => {
                     let mut next = last.to_vec();
                     next.push(0);
-                    let covered = Interval { start: self.unfetched.start.clone(), end: Some(next.clone()) };
+                    let covered = Interval {
+                        start: self.unfetched.start.clone(),
+                        end: Some(next.clone()),
+                    };
                     self.unfetched.start = next;
                     covered
                 }
                 Order::Desc => {
-                    let covered = Interval { start: last.to_vec(), end: self.unfetched.end.clone() };
+                    let covered = Interval {
+                        start: last.to_vec(),
+                        end: self.unfetched.end.clone(),
+                    };
                     self.unfetched.end = Some(last.to_vec());
                     covered
                 }
@@ -146,9 +152,15 @@ impl QueryStream {
             Order::Asc => {
                 let mut end = position.clone();
                 end.push(0);
-                Interval { start: self.range.start.clone(), end: Some(end) }
+                Interval {
+                    start: self.range.start.clone(),
+                    end: Some(end),
+                }
             }
-            Order::Desc => Interval { start: position.clone(), end: self.range.end.clone() },
+            Order::Desc => Interval {
+                start: position.clone(),
+                end: self.range.end.clone(),
+            },
         })
     }
 
@@ -176,6 +188,9 @@ pub(crate) fn interval_to_range(interval: &Interval) -> KeyRange {
     use std::ops::Bound;
     KeyRange::new(
         Bound::Included(interval.start.clone()),
-        interval.end.clone().map_or(Bound::Unbounded, Bound::Excluded),
+        interval
+            .end
+            .clone()
+            .map_or(Bound::Unbounded, Bound::Excluded),
     )
 }

@@ -81,7 +81,9 @@ impl IntervalIndex {
                 found(*subscription);
             }
         }
-        let candidates = self.entries.partition_point(|(i, _)| i.start.as_slice() <= key);
+        let candidates = self
+            .entries
+            .partition_point(|(i, _)| i.start.as_slice() <= key);
         if candidates > 0 {
             self.visit(1, 0, self.leaf_base, candidates, key, found);
         }
@@ -162,7 +164,10 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn interval(start: u8, end: Option<u8>) -> Interval {
-        Interval { start: vec![start], end: end.map(|e| vec![e]) }
+        Interval {
+            start: vec![start],
+            end: end.map(|e| vec![e]),
+        }
     }
 
     fn stab(index: &IntervalIndex, key: u8) -> BTreeSet<SubscriptionId> {
@@ -198,8 +203,11 @@ mod tests {
             }
             if step % 97 == 0 {
                 for key in 0..=255u8 {
-                    let expected: BTreeSet<SubscriptionId> =
-                        model.iter().filter(|(i, _)| i.contains(&[key])).map(|(_, s)| *s).collect();
+                    let expected: BTreeSet<SubscriptionId> = model
+                        .iter()
+                        .filter(|(i, _)| i.contains(&[key]))
+                        .map(|(_, s)| *s)
+                        .collect();
                     assert_eq!(stab(&index, key), expected, "key {key} at step {step}");
                 }
             }

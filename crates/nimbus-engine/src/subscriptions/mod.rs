@@ -30,7 +30,10 @@ impl SubscriptionRegistry {
         self.next_id += 1;
         let mut indexes = Vec::new();
         for (index, interval) in read_set.intervals() {
-            self.by_index.entry(*index).or_default().insert(interval.clone(), id);
+            self.by_index
+                .entry(*index)
+                .or_default()
+                .insert(interval.clone(), id);
             if !indexes.contains(index) {
                 indexes.push(*index);
             }
@@ -41,7 +44,9 @@ impl SubscriptionRegistry {
 
     /// Unregisters a subscription.
     pub fn remove(&mut self, id: SubscriptionId) {
-        let Some(indexes) = self.indexes_of.remove(&id) else { return };
+        let Some(indexes) = self.indexes_of.remove(&id) else {
+            return;
+        };
         for index in indexes {
             if let Some(intervals) = self.by_index.get_mut(&index) {
                 intervals.remove(id);
@@ -85,17 +90,43 @@ mod tests {
     fn only_overlapping_read_sets_are_invalidated() {
         let mut registry = SubscriptionRegistry::new();
         let mut a = ReadSet::new();
-        a.add(1, Interval { start: vec![10], end: Some(vec![20]) });
+        a.add(
+            1,
+            Interval {
+                start: vec![10],
+                end: Some(vec![20]),
+            },
+        );
         let mut b = ReadSet::new();
-        b.add(1, Interval { start: vec![30], end: Some(vec![40]) });
+        b.add(
+            1,
+            Interval {
+                start: vec![30],
+                end: Some(vec![40]),
+            },
+        );
         b.add(2, Interval::point(&[5]));
         let (ia, ib) = (registry.insert(&a), registry.insert(&b));
         let writes = |keys: Vec<(IndexId, Vec<u8>)>| WriteKeys { keys };
-        assert_eq!(registry.invalidated(&writes(vec![(1, vec![15])])), BTreeSet::from([ia]));
-        assert_eq!(registry.invalidated(&writes(vec![(2, vec![5])])), BTreeSet::from([ib]));
-        assert!(registry.invalidated(&writes(vec![(1, vec![25]), (2, vec![6]), (3, vec![15])])).is_empty());
+        assert_eq!(
+            registry.invalidated(&writes(vec![(1, vec![15])])),
+            BTreeSet::from([ia])
+        );
+        assert_eq!(
+            registry.invalidated(&writes(vec![(2, vec![5])])),
+            BTreeSet::from([ib])
+        );
+        assert!(
+            registry
+                .invalidated(&writes(vec![(1, vec![25]), (2, vec![6]), (3, vec![15])]))
+                .is_empty()
+        );
         registry.remove(ia);
-        assert!(registry.invalidated(&writes(vec![(1, vec![15])])).is_empty());
+        assert!(
+            registry
+                .invalidated(&writes(vec![(1, vec![15])]))
+                .is_empty()
+        );
         assert_eq!(registry.len(), 1);
     }
 }

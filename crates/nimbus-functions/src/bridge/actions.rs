@@ -10,7 +10,7 @@ use crate::bridge::{BridgeMode, FunctionBridge, host_error};
 use crate::deployment::FunctionKind;
 use crate::error::FunctionError;
 use crate::path::FunctionPath;
-use crate::runner::{Caller, CallRequest};
+use crate::runner::{CallRequest, Caller};
 use crate::scheduler;
 
 /// The target of a call: Convex sends exactly one of `name`, `reference`, `functionHandle`.
@@ -19,10 +19,14 @@ fn target(args: &Json) -> Result<FunctionPath, HostError> {
         return FunctionPath::parse(name).map_err(host_error);
     }
     if args.get("functionHandle").is_some_and(|h| !h.is_null()) {
-        return Err(HostError::new("Function handles are not supported by Nimbus yet; call the function by name"));
+        return Err(HostError::new(
+            "Function handles are not supported by Nimbus yet; call the function by name",
+        ));
     }
     if args.get("reference").is_some_and(|h| !h.is_null()) {
-        return Err(HostError::new("Component references are not supported by Nimbus yet"));
+        return Err(HostError::new(
+            "Component references are not supported by Nimbus yet",
+        ));
     }
     Err(HostError::new("the call names no function"))
 }
@@ -41,16 +45,27 @@ pub(crate) async fn run_udf(bridge: &FunctionBridge, args: Json) -> Result<Json,
     let kind = match (udf_type, &bridge.mode) {
         ("query" | "snapshotQuery", _) => FunctionKind::Query,
         ("mutation", BridgeMode::Mutation { .. }) => FunctionKind::Mutation,
-        ("mutation", _) => return Err(HostError::new("ctx.runMutation is not available in queries")),
+        ("mutation", _) => {
+            return Err(HostError::new(
+                "ctx.runMutation is not available in queries",
+            ));
+        }
         (other, _) => return Err(HostError::new(format!("unknown udfType \"{other}\""))),
     };
     let value = args_value(&args)?;
     let runner = bridge.runner()?;
-    let result = runner.run_nested_in_transaction(bridge, &path, kind, value).await.map_err(host_error)?;
+    let result = runner
+        .run_nested_in_transaction(bridge, &path, kind, value)
+        .await
+        .map_err(host_error)?;
     Ok(result.to_json())
 }
 
-pub(crate) async fn call_function(bridge: &FunctionBridge, args: Json, kind: FunctionKind) -> Result<Json, HostError> {
+pub(crate) async fn call_function(
+    bridge: &FunctionBridge,
+    args: Json,
+    kind: FunctionKind,
+) -> Result<Json, HostError> {
     if !matches!(bridge.mode, BridgeMode::Action) {
         return Err(HostError::new("this call is only available in actions"));
     }
@@ -61,7 +76,9 @@ pub(crate) async fn call_function(bridge: &FunctionBridge, args: Json, kind: Fun
         tenant: bridge.db.tenant().clone(),
         path: path.canonical(),
         args: value,
-        caller: Caller::Function { depth: bridge.depth + 1 },
+        caller: Caller::Function {
+            depth: bridge.depth + 1,
+        },
         identity: bridge.identity.clone(),
         expected_kind: Some(kind),
     };
@@ -71,7 +88,9 @@ pub(crate) async fn call_function(bridge: &FunctionBridge, args: Json, kind: Fun
 
 fn schedule_args(args: &Json) -> Result<(FunctionPath, f64, Value), HostError> {
     let path = target(args)?;
-    let ts_seconds = args["ts"].as_f64().ok_or_else(|| HostError::new("`ts` must be a number of seconds"))?;
+    let ts_seconds = args["ts"]
+        .as_f64()
+        .ok_or_else(|| HostError::new("`ts` must be a number of seconds"))?;
     Ok((path, ts_seconds * 1000.0, args_value(args)?))
 }
 
@@ -82,39 +101,59 @@ fn check_schedulable(bridge: &FunctionBridge, path: &FunctionPath) -> Result<(),
             "Cannot schedule {path}: it is a {}; only mutations and actions can be scheduled",
             kind.as_str()
         ))),
-        None => Err(HostError::new(format!("Cannot schedule {path}: no such function is deployed"))),
+        None => Err(HostError::new(format!(
+            "Cannot schedule {path}: no such function is deployed"
+        ))),
     }
 }
 
 pub(crate) async fn schedule(bridge: &FunctionBridge, args: Json) -> Result<Json, HostError> {
     let BridgeMode::Mutation { tx } = &bridge.mode else {
-        return Err(HostError::new("ctx.scheduler is only available in mutations and actions"));
+        return Err(HostError::new(
+            "ctx.scheduler is only available in mutations and actions",
+        ));
     };
     let (path, ts_ms, value) = schedule_args(&args)?;
     check_schedulable(bridge, &path)?;
     let mut guard = tx.lock().await;
-    let tx = guard.as_mut().ok_or_else(|| HostError::new("the transaction has already finished"))?;
-    let id = scheduler::schedule_in(tx, &path, ts_ms, value).await.map_err(|e| host_error(FunctionError::from_engine(e)))?;
+    let tx = guard
+        .as_mut()
+        .ok_or_else(|| HostError::new("the transaction has already finished"))?;
+    let id = scheduler::schedule_in(tx, &path, ts_ms, value)
+        .await
+        .map_err(|e| host_error(FunctionError::from_engine(e)))?;
     Ok(Json::String(id.encode()))
 }
 
 pub(crate) async fn cancel_job(bridge: &FunctionBridge, args: Json) -> Result<Json, HostError> {
     let BridgeMode::Mutation { tx } = &bridge.mode else {
-        return Err(HostError::new("ctx.scheduler is only available in mutations and actions"));
+        return Err(HostError::new(
+            "ctx.scheduler is only available in mutations and actions",
+        ));
     };
     let id = job_id(&args)?;
     let mut guard = tx.lock().await;
-    let tx = guard.as_mut().ok_or_else(|| HostError::new("the transaction has already finished"))?;
-    scheduler::cancel_in(tx, id).await.map_err(|e| host_error(FunctionError::from_engine(e)))?;
+    let tx = guard
+        .as_mut()
+        .ok_or_else(|| HostError::new("the transaction has already finished"))?;
+    scheduler::cancel_in(tx, id)
+        .await
+        .map_err(|e| host_error(FunctionError::from_engine(e)))?;
     Ok(Json::Null)
 }
 
 fn job_id(args: &Json) -> Result<DocumentId, HostError> {
-    let text = args["id"].as_str().ok_or_else(|| HostError::new("`id` must be a scheduled function id"))?;
-    DocumentId::decode(text).map_err(|e| HostError::new(format!("Invalid scheduled function id: {e}")))
+    let text = args["id"]
+        .as_str()
+        .ok_or_else(|| HostError::new("`id` must be a scheduled function id"))?;
+    DocumentId::decode(text)
+        .map_err(|e| HostError::new(format!("Invalid scheduled function id: {e}")))
 }
 
-pub(crate) async fn schedule_from_action(bridge: &FunctionBridge, args: Json) -> Result<Json, HostError> {
+pub(crate) async fn schedule_from_action(
+    bridge: &FunctionBridge,
+    args: Json,
+) -> Result<Json, HostError> {
     let (path, ts_ms, value) = schedule_args(&args)?;
     check_schedulable(bridge, &path)?;
     let (id, _) = bridge
@@ -128,7 +167,10 @@ pub(crate) async fn schedule_from_action(bridge: &FunctionBridge, args: Json) ->
     Ok(Json::String(id.encode()))
 }
 
-pub(crate) async fn cancel_from_action(bridge: &FunctionBridge, args: Json) -> Result<Json, HostError> {
+pub(crate) async fn cancel_from_action(
+    bridge: &FunctionBridge,
+    args: Json,
+) -> Result<Json, HostError> {
     let id = job_id(&args)?;
     bridge
         .db

@@ -23,19 +23,33 @@ macro_rules! with_tx {
     ($bridge:expr, $tx:ident => $body:expr) => {{
         let slot = $bridge.tx_slot().ok_or_else(no_db)?.clone();
         let mut guard = slot.lock().await;
-        let $tx: &mut Transaction = guard.as_mut().ok_or_else(|| HostError::new("the transaction has already finished"))?;
+        let $tx: &mut Transaction = guard
+            .as_mut()
+            .ok_or_else(|| HostError::new("the transaction has already finished"))?;
         $body
     }};
 }
 
 fn parse_id(text: &str, operation: &str) -> Result<DocumentId, HostError> {
-    DocumentId::decode(text)
-        .map_err(|e| HostError::new(format!("Invalid argument `id` for `{operation}`: Unable to decode ID: {e}")))
+    DocumentId::decode(text).map_err(|e| {
+        HostError::new(format!(
+            "Invalid argument `id` for `{operation}`: Unable to decode ID: {e}"
+        ))
+    })
 }
 
-fn check_table_argument(bridge: &FunctionBridge, args: &Json, id: &DocumentId, operation: &str) -> Result<(), HostError> {
+fn check_table_argument(
+    bridge: &FunctionBridge,
+    args: &Json,
+    id: &DocumentId,
+    operation: &str,
+) -> Result<(), HostError> {
     if let Some(table) = args["table"].as_str() {
-        let actual = bridge.db.catalog().table_name(id.table_number()).map(str::to_owned);
+        let actual = bridge
+            .db
+            .catalog()
+            .table_name(id.table_number())
+            .map(str::to_owned);
         if actual.as_deref() != Some(table) {
             return Err(HostError::new(format!(
                 "Invalid argument `id` for `{operation}`: the id {} does not belong to table \"{table}\"",
@@ -58,7 +72,9 @@ fn check_writable_table(table: &str) -> Result<(), HostError> {
 fn object_arg(args: &Json, name: &str) -> Result<Object, HostError> {
     match Value::from_json(&args[name]).map_err(|e| HostError::new(e.to_string()))? {
         Value::Object(object) => Ok(object),
-        other => Err(HostError::new(format!("`{name}` must be an object, got {other:?}"))),
+        other => Err(HostError::new(format!(
+            "`{name}` must be an object, got {other:?}"
+        ))),
     }
 }
 
@@ -70,11 +86,23 @@ pub(crate) async fn get(bridge: &FunctionBridge, args: Json) -> Result<Json, Hos
     let id = parse_id(string_arg(&args, "id")?, "db.get")?;
     check_table_argument(bridge, &args, &id, "db.get")?;
     let is_system = args["isSystem"].as_bool().unwrap_or(false);
-    let table = bridge.db.catalog().table_name(id.table_number()).map(str::to_owned);
+    let table = bridge
+        .db
+        .catalog()
+        .table_name(id.table_number())
+        .map(str::to_owned);
     if let Some(table) = &table {
         match (is_system, table.starts_with('_')) {
-            (false, true) => return Err(HostError::new(format!("Use ctx.db.system.get to read the system table \"{table}\""))),
-            (true, false) => return Err(HostError::new(format!("ctx.db.system.get can only read system tables, not \"{table}\""))),
+            (false, true) => {
+                return Err(HostError::new(format!(
+                    "Use ctx.db.system.get to read the system table \"{table}\""
+                )));
+            }
+            (true, false) => {
+                return Err(HostError::new(format!(
+                    "ctx.db.system.get can only read system tables, not \"{table}\""
+                )));
+            }
             _ => {}
         }
     }
@@ -86,7 +114,10 @@ pub(crate) async fn get(bridge: &FunctionBridge, args: Json) -> Result<Json, Hos
 
 fn check_query_table(spec: &QuerySpec) -> Result<(), HostError> {
     if spec.table.starts_with('_') && !READABLE_SYSTEM_TABLES.contains(&spec.table.as_str()) {
-        return Err(HostError::new(format!("Table \"{}\" cannot be queried", spec.table)));
+        return Err(HostError::new(format!(
+            "Table \"{}\" cannot be queried",
+            spec.table
+        )));
     }
     Ok(())
 }
@@ -103,15 +134,22 @@ pub(crate) fn query_stream(bridge: &FunctionBridge, args: Json) -> Result<Json, 
 }
 
 pub(crate) fn query_cleanup(bridge: &FunctionBridge, args: Json) -> Result<Json, HostError> {
-    let id = args["queryId"].as_u64().ok_or_else(|| HostError::new("`queryId` must be a number"))? as u32;
+    let id = args["queryId"]
+        .as_u64()
+        .ok_or_else(|| HostError::new("`queryId` must be a number"))? as u32;
     let mut streams = bridge.streams.lock();
     // What an open stream observed stays in the read set; only the handle goes away.
     let existed = streams.pending.remove(&id).is_some() | streams.open.remove(&id).is_some();
     Ok(Json::Bool(existed))
 }
 
-pub(crate) async fn query_stream_next(bridge: &FunctionBridge, args: Json) -> Result<Json, HostError> {
-    let id = args["queryId"].as_u64().ok_or_else(|| HostError::new("`queryId` must be a number"))? as u32;
+pub(crate) async fn query_stream_next(
+    bridge: &FunctionBridge,
+    args: Json,
+) -> Result<Json, HostError> {
+    let id = args["queryId"]
+        .as_u64()
+        .ok_or_else(|| HostError::new("`queryId` must be a number"))? as u32;
     with_tx!(bridge, tx => {
         let (pending, open) = {
             let mut streams = bridge.streams.lock();
@@ -159,7 +197,9 @@ pub(crate) async fn query_page(bridge: &FunctionBridge, args: Json) -> Result<Js
     if !(page_size.is_finite() && page_size >= 0.0) {
         return Err(HostError::new("pageSize must be a non-negative number"));
     }
-    let rows_read_max = args["maximumRowsRead"].as_f64().map(|n| n.max(1.0) as usize);
+    let rows_read_max = args["maximumRowsRead"]
+        .as_f64()
+        .map(|n| n.max(1.0) as usize);
     with_tx!(bridge, tx => {
         let page = tx
             .query_page(&spec, cursor.as_ref(), end_cursor.as_ref(), page_size as usize, rows_read_max)
@@ -187,9 +227,11 @@ pub(crate) fn normalize_id(bridge: &FunctionBridge, args: Json) -> Result<Json, 
     let table = string_arg(&args, "table")?;
     let text = string_arg(&args, "idString")?;
     let catalog = bridge.db.catalog();
-    let id = DocumentId::decode(text)
-        .ok()
-        .filter(|id| catalog.table(table).is_some_and(|t| t.number == id.table_number()));
+    let id = DocumentId::decode(text).ok().filter(|id| {
+        catalog
+            .table(table)
+            .is_some_and(|t| t.number == id.table_number())
+    });
     Ok(json!({ "id": id.map(|id| id.encode()) }))
 }
 
@@ -203,7 +245,11 @@ pub(crate) async fn insert(bridge: &FunctionBridge, args: Json) -> Result<Json, 
     })
 }
 
-async fn writable_id(bridge: &FunctionBridge, args: &Json, operation: &str) -> Result<DocumentId, HostError> {
+async fn writable_id(
+    bridge: &FunctionBridge,
+    args: &Json,
+    operation: &str,
+) -> Result<DocumentId, HostError> {
     let id = parse_id(string_arg(args, "id")?, operation)?;
     check_table_argument(bridge, args, &id, operation)?;
     if let Some(table) = bridge.db.catalog().table_name(id.table_number()) {

@@ -29,7 +29,9 @@ pub(crate) fn deployment_metadata(bridge: &FunctionBridge) -> Result<Json, HostE
 
 pub(crate) async fn transaction_metrics(bridge: &FunctionBridge) -> Result<Json, HostError> {
     let Some(slot) = bridge.tx_slot() else {
-        return Err(HostError::new("transaction metrics are only available in queries and mutations"));
+        return Err(HostError::new(
+            "transaction metrics are only available in queries and mutations",
+        ));
     };
     let guard = slot.lock().await;
     let usage = guard.as_ref().map(|tx| tx.usage()).unwrap_or_default();

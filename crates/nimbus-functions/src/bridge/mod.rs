@@ -68,7 +68,9 @@ pub(crate) struct FunctionBridge {
 
 impl FunctionBridge {
     pub(crate) fn runner(&self) -> Result<Arc<RunnerInner>, HostError> {
-        self.runner.upgrade().ok_or_else(|| HostError::new("the server is shutting down"))
+        self.runner
+            .upgrade()
+            .ok_or_else(|| HostError::new("the server is shutting down"))
     }
 
     fn tx_slot(&self) -> Option<&TxSlot> {
@@ -83,25 +85,35 @@ impl FunctionBridge {
             "1.0/queryStream" => db::query_stream(self, args),
             "1.0/queryCleanup" => db::query_cleanup(self, args),
             "1.0/db/normalizeId" => db::normalize_id(self, args),
-            "1.0/getSnapshotTs" => Ok(nimbus_values::Value::Int64(self.snapshot_ts as i64).to_json()),
-            _ => Err(HostError::new(format!("UnknownOperation: unknown syscall {op}"))),
+            "1.0/getSnapshotTs" => {
+                Ok(nimbus_values::Value::Int64(self.snapshot_ts as i64).to_json())
+            }
+            _ => Err(HostError::new(format!(
+                "UnknownOperation: unknown syscall {op}"
+            ))),
         }
     }
 }
 
 /// Parses a syscall's JSON arguments.
 pub(crate) fn parse_args(args_json: &str) -> Result<Json, HostError> {
-    serde_json::from_str(args_json).map_err(|e| HostError::new(format!("invalid syscall arguments: {e}")))
+    serde_json::from_str(args_json)
+        .map_err(|e| HostError::new(format!("invalid syscall arguments: {e}")))
 }
 
 /// A required string argument.
 pub(crate) fn string_arg<'a>(args: &'a Json, name: &str) -> Result<&'a str, HostError> {
-    args[name].as_str().ok_or_else(|| HostError::new(format!("syscall argument `{name}` must be a string")))
+    args[name]
+        .as_str()
+        .ok_or_else(|| HostError::new(format!("syscall argument `{name}` must be a string")))
 }
 
 /// A host error from a function error, keeping `ConvexError` data.
 pub(crate) fn host_error(error: FunctionError) -> HostError {
-    HostError { message: error.message, data: error.data.map(|d| d.to_json_text()) }
+    HostError {
+        message: error.message,
+        data: error.data.map(|d| d.to_json_text()),
+    }
 }
 
 impl HostBridge for FunctionBridge {
@@ -111,12 +123,13 @@ impl HostBridge for FunctionBridge {
                 let args = parse_args(&args_json)?;
                 self.sync_call(&op, args).map(|j| j.to_string())
             }
-            HostCall::EnvGet { name } => Ok(self
-                .deployment
-                .env
-                .get(&name)
-                .map_or_else(|| "null".to_owned(), |v| Json::String(v.clone()).to_string())),
-            HostCall::AsyncSyscall { op, .. } => Err(HostError::new(format!("{op} must be called asynchronously"))),
+            HostCall::EnvGet { name } => Ok(self.deployment.env.get(&name).map_or_else(
+                || "null".to_owned(),
+                |v| Json::String(v.clone()).to_string(),
+            )),
+            HostCall::AsyncSyscall { op, .. } => Err(HostError::new(format!(
+                "{op} must be called asynchronously"
+            ))),
             HostCall::Fetch(_) => Err(HostError::new("fetch must be called asynchronously")),
         }
     }
@@ -131,9 +144,15 @@ impl HostBridge for FunctionBridge {
                 }
                 HostCall::Fetch(request) => {
                     let runner = this.runner()?;
-                    runner.fetcher.fetch(this.db.tenant().as_str(), request).await
+                    runner
+                        .fetcher
+                        .fetch(this.db.tenant().as_str(), request)
+                        .await
                 }
-                other => Err(HostError::new(format!("{} cannot be called asynchronously", other.describe()))),
+                other => Err(HostError::new(format!(
+                    "{} cannot be called asynchronously",
+                    other.describe()
+                ))),
             }
         })
     }
@@ -152,7 +171,11 @@ impl std::ops::Deref for BridgeHandle {
 
 impl FunctionBridge {
     fn clone_handle(&self) -> BridgeHandle {
-        BridgeHandle(self.weak_self.upgrade().expect("a bridge is alive while it is being called"))
+        BridgeHandle(
+            self.weak_self
+                .upgrade()
+                .expect("a bridge is alive while it is being called"),
+        )
     }
 
     async fn async_call(&self, op: &str, args: Json) -> Result<Json, HostError> {
@@ -168,9 +191,15 @@ impl FunctionBridge {
             "1.0/runUdf" => actions::run_udf(self, args).await,
             "1.0/schedule" => actions::schedule(self, args).await,
             "1.0/cancel_job" => actions::cancel_job(self, args).await,
-            "1.0/actions/query" => actions::call_function(self, args, crate::deployment::FunctionKind::Query).await,
-            "1.0/actions/mutation" => actions::call_function(self, args, crate::deployment::FunctionKind::Mutation).await,
-            "1.0/actions/action" => actions::call_function(self, args, crate::deployment::FunctionKind::Action).await,
+            "1.0/actions/query" => {
+                actions::call_function(self, args, crate::deployment::FunctionKind::Query).await
+            }
+            "1.0/actions/mutation" => {
+                actions::call_function(self, args, crate::deployment::FunctionKind::Mutation).await
+            }
+            "1.0/actions/action" => {
+                actions::call_function(self, args, crate::deployment::FunctionKind::Action).await
+            }
             "1.0/actions/schedule" => actions::schedule_from_action(self, args).await,
             "1.0/actions/cancel_job" => actions::cancel_from_action(self, args).await,
             "1.0/getUserIdentity" => Ok(self.identity.clone().unwrap_or(Json::Null)),
@@ -178,23 +207,28 @@ impl FunctionBridge {
             "1.0/getFunctionMetadata" => meta::function_metadata(self),
             "1.0/getDeploymentMetadata" => meta::deployment_metadata(self),
             "1.0/getTransactionMetrics" => meta::transaction_metrics(self).await,
-            op if op.starts_with("1.0/storage") || op.starts_with("storage/") => Err(meta::not_supported(op, "File storage")),
-            "1.0/createFunctionHandle" => Err(meta::not_supported(op, "Function handles")),
-            "1.0/signJwt" | "1.0/auditLog" | "1.0/actions/vectorSearch" | "1.0/createServiceToken" | "1.0/getServiceUrl" => {
-                Err(meta::not_supported(op, "This operation"))
+            op if op.starts_with("1.0/storage") || op.starts_with("storage/") => {
+                Err(meta::not_supported(op, "File storage"))
             }
+            "1.0/createFunctionHandle" => Err(meta::not_supported(op, "Function handles")),
+            "1.0/signJwt"
+            | "1.0/auditLog"
+            | "1.0/actions/vectorSearch"
+            | "1.0/createServiceToken"
+            | "1.0/getServiceUrl" => Err(meta::not_supported(op, "This operation")),
             _ => Err(HostError::new(format!("Unknown async operation {op}"))),
         }
     }
 }
 
-/// Builds bridges inside an `Arc` with a weak self-reference (async syscalls need an owned
-/// handle to move into their `'static` futures).
-pub(crate) struct SharedBridge;
-
-impl SharedBridge {
-    #[expect(clippy::too_many_arguments, reason = "a plain constructor of a data holder")]
-    pub(crate) fn new(
+impl FunctionBridge {
+    /// Builds a bridge inside an `Arc` with a weak self-reference (async syscalls need an
+    /// owned handle to move into their `'static` futures).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a plain constructor of a data holder"
+    )]
+    pub(crate) fn create(
         runner: Weak<RunnerInner>,
         db: Database,
         deployment: Arc<Deployment>,

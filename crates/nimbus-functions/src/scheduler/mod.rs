@@ -13,7 +13,9 @@ mod schedule;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use nimbus_engine::{Database, EngineError, QuerySpec, RangeExpr, RangeOp, Transaction, TransactionMode};
+use nimbus_engine::{
+    Database, EngineError, QuerySpec, RangeExpr, RangeOp, Transaction, TransactionMode,
+};
 use nimbus_storage::{Order, TenantName};
 use nimbus_values::{DocumentId, Object, Value};
 use parking_lot::Mutex;
@@ -64,7 +66,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock showing `now_ms`.
     pub fn new(now_ms: f64) -> Arc<Self> {
-        Arc::new(Self { now_ms: Mutex::new(now_ms) })
+        Arc::new(Self {
+            now_ms: Mutex::new(now_ms),
+        })
     }
 
     /// Moves the clock forward.
@@ -90,15 +94,23 @@ fn field(name: &str) -> Vec<String> {
 
 /// Creates the system tables' indexes (idempotent).
 pub(crate) async fn prepare(db: &Database) -> Result<(), EngineError> {
-    db.ensure_index(SCHEDULED_FUNCTIONS_TABLE, JOBS_INDEX, vec![field("state.kind"), field("scheduledTime")]).await?;
-    db.ensure_index(CRON_JOBS_TABLE, CRONS_INDEX, vec![field("nextRun")]).await?;
+    db.ensure_index(
+        SCHEDULED_FUNCTIONS_TABLE,
+        JOBS_INDEX,
+        vec![field("state.kind"), field("scheduledTime")],
+    )
+    .await?;
+    db.ensure_index(CRON_JOBS_TABLE, CRONS_INDEX, vec![field("nextRun")])
+        .await?;
     Ok(())
 }
 
 fn object(pairs: Vec<(&str, Value)>) -> Object {
     let mut object = Object::new();
     for (name, value) in pairs {
-        object.insert(name, value).expect("scheduler field names are valid");
+        object
+            .insert(name, value)
+            .expect("scheduler field names are valid");
     }
     object
 }
@@ -108,7 +120,12 @@ fn state(kind: &str) -> Value {
 }
 
 /// Schedules `path` with `args` at `ts_ms`, inside `tx`; returns the job id.
-pub(crate) async fn schedule_in(tx: &mut Transaction, path: &FunctionPath, ts_ms: f64, args: Value) -> Result<DocumentId, EngineError> {
+pub(crate) async fn schedule_in(
+    tx: &mut Transaction,
+    path: &FunctionPath,
+    ts_ms: f64,
+    args: Value,
+) -> Result<DocumentId, EngineError> {
     let job = object(vec![
         ("name", Value::String(path.canonical())),
         ("args", Value::Array(vec![args])),
@@ -131,16 +148,26 @@ fn job_kind(document: &nimbus_engine::Document) -> Option<String> {
 /// Cancels a pending (or running action) job inside `tx`; completed jobs are left alone.
 pub(crate) async fn cancel_in(tx: &mut Transaction, id: DocumentId) -> Result<(), EngineError> {
     if tx.table_of(&id).as_deref() != Some(SCHEDULED_FUNCTIONS_TABLE) {
-        return Err(EngineError::InvalidId(format!("{} is not a scheduled function id", id.encode())));
+        return Err(EngineError::InvalidId(format!(
+            "{} is not a scheduled function id",
+            id.encode()
+        )));
     }
-    let Some(job) = tx.get(id).await? else { return Ok(()) };
+    let Some(job) = tx.get(id).await? else {
+        return Ok(());
+    };
     if matches!(job_kind(&job).as_deref(), Some("pending" | "inProgress")) {
         finish(tx, id, state("canceled"), None).await?;
     }
     Ok(())
 }
 
-async fn finish(tx: &mut Transaction, id: DocumentId, new_state: Value, completed_ms: Option<f64>) -> Result<(), EngineError> {
+async fn finish(
+    tx: &mut Transaction,
+    id: DocumentId,
+    new_state: Value,
+    completed_ms: Option<f64>,
+) -> Result<(), EngineError> {
     let mut changes = BTreeMap::new();
     changes.insert("state".to_owned(), Some(new_state));
     if let Some(ms) = completed_ms {
@@ -150,7 +177,10 @@ async fn finish(tx: &mut Transaction, id: DocumentId, new_state: Value, complete
 }
 
 fn failed(message: &str) -> Value {
-    Value::Object(object(vec![("kind", Value::String("failed".into())), ("error", Value::String(message.into()))]))
+    Value::Object(object(vec![
+        ("kind", Value::String("failed".into())),
+        ("error", Value::String(message.into())),
+    ]))
 }
 
 fn jobs_due(now_ms: f64) -> QuerySpec {
@@ -158,26 +188,50 @@ fn jobs_due(now_ms: f64) -> QuerySpec {
         SCHEDULED_FUNCTIONS_TABLE,
         JOBS_INDEX,
         vec![
-            RangeExpr { op: RangeOp::Eq, field: "state.kind".into(), value: Some(Value::String("pending".into())) },
-            RangeExpr { op: RangeOp::Lte, field: "scheduledTime".into(), value: Some(Value::Float64(now_ms)) },
+            RangeExpr {
+                op: RangeOp::Eq,
+                field: "state.kind".into(),
+                value: Some(Value::String("pending".into())),
+            },
+            RangeExpr {
+                op: RangeOp::Lte,
+                field: "scheduledTime".into(),
+                value: Some(Value::Float64(now_ms)),
+            },
         ],
     )
     .limit(JOBS_PER_ROUND_MAX)
 }
 
 /// Replaces the tenant's crons with the deployment's, in one transaction.
-pub(crate) async fn install_crons(db: &Database, deployment: &Deployment, now_ms: f64) -> Result<(), FunctionError> {
+pub(crate) async fn install_crons(
+    db: &Database,
+    deployment: &Deployment,
+    now_ms: f64,
+) -> Result<(), FunctionError> {
     let mut wanted = Vec::new();
     if let Some(crons) = deployment.crons.as_ref().and_then(|c| c.as_object()) {
         for (identifier, job) in crons {
             let schedule = Schedule::from_json(&job["schedule"], identifier)?;
-            let next = schedule.next_after(now_ms).ok_or_else(|| FunctionError::user(format!("Cron job \"{identifier}\" never runs")))?;
-            let args = job["args"].as_array().and_then(|a| a.first()).cloned().unwrap_or(serde_json::json!({}));
-            let args = Value::from_json(&args).map_err(|e| FunctionError::user(format!("Cron job \"{identifier}\": bad args: {e}")))?;
-            let schedule_value = Value::from_json(&job["schedule"]).map_err(|e| FunctionError::user(e.to_string()))?;
+            let next = schedule.next_after(now_ms).ok_or_else(|| {
+                FunctionError::user(format!("Cron job \"{identifier}\" never runs"))
+            })?;
+            let args = job["args"]
+                .as_array()
+                .and_then(|a| a.first())
+                .cloned()
+                .unwrap_or(serde_json::json!({}));
+            let args = Value::from_json(&args).map_err(|e| {
+                FunctionError::user(format!("Cron job \"{identifier}\": bad args: {e}"))
+            })?;
+            let schedule_value = Value::from_json(&job["schedule"])
+                .map_err(|e| FunctionError::user(e.to_string()))?;
             wanted.push(object(vec![
                 ("name", Value::String(identifier.clone())),
-                ("function", Value::String(job["name"].as_str().unwrap_or_default().to_owned())),
+                (
+                    "function",
+                    Value::String(job["name"].as_str().unwrap_or_default().to_owned()),
+                ),
                 ("args", args),
                 ("schedule", schedule_value),
                 ("nextRun", Value::Float64(next)),
@@ -209,15 +263,26 @@ pub(crate) async fn next_due(db: &Database) -> Result<Option<f64>, EngineError> 
             &QuerySpec::index(
                 SCHEDULED_FUNCTIONS_TABLE,
                 JOBS_INDEX,
-                vec![RangeExpr { op: RangeOp::Eq, field: "state.kind".into(), value: Some(Value::String("pending".into())) }],
+                vec![RangeExpr {
+                    op: RangeOp::Eq,
+                    field: "state.kind".into(),
+                    value: Some(Value::String("pending".into())),
+                }],
             )
             .limit(1),
         )
         .await
         .ok()
-        .and_then(|docs| docs.first().and_then(|d| number(d.fields.get("scheduledTime"))));
+        .and_then(|docs| {
+            docs.first()
+                .and_then(|d| number(d.fields.get("scheduledTime")))
+        });
     let cron = tx
-        .collect(&QuerySpec::index(CRON_JOBS_TABLE, CRONS_INDEX, vec![]).order(Order::Asc).limit(1))
+        .collect(
+            &QuerySpec::index(CRON_JOBS_TABLE, CRONS_INDEX, vec![])
+                .order(Order::Asc)
+                .limit(1),
+        )
         .await
         .ok()
         .and_then(|docs| docs.first().and_then(|d| number(d.fields.get("nextRun"))));
@@ -241,35 +306,61 @@ async fn enqueue_due_crons(db: &Database, now_ms: f64) -> Result<(), FunctionErr
         .collect(&QuerySpec::index(
             CRON_JOBS_TABLE,
             CRONS_INDEX,
-            vec![RangeExpr { op: RangeOp::Lte, field: "nextRun".into(), value: Some(Value::Float64(now_ms)) }],
+            vec![RangeExpr {
+                op: RangeOp::Lte,
+                field: "nextRun".into(),
+                value: Some(Value::Float64(now_ms)),
+            }],
         ))
         .await
         .map_err(FunctionError::from_engine)?;
     for cron in due {
         let id = cron.id;
-        db.run_mutation_boxed(move |tx| Box::pin(async move {
-            let Some(current) = tx.get(id).await? else { return Ok(()) };
-            let Some(next_run) = number(current.fields.get("nextRun")) else { return Ok(()) };
-            if next_run > now_ms {
-                return Ok(());
-            }
-            let identifier = match current.fields.get("name") {
-                Some(Value::String(s)) => s.clone(),
-                _ => String::new(),
-            };
-            let schedule_json = current.fields.get("schedule").map(Value::to_json).unwrap_or_default();
-            let schedule = Schedule::from_json(&schedule_json, &identifier).map_err(|e| EngineError::InvalidQuery(e.message))?;
-            let function = match current.fields.get("function") {
-                Some(Value::String(s)) => s.clone(),
-                _ => String::new(),
-            };
-            let path = FunctionPath::parse(&function).map_err(|e| EngineError::InvalidQuery(e.message))?;
-            let args = current.fields.get("args").cloned().unwrap_or(Value::Object(Object::new()));
-            schedule_in(tx, &path, next_run, args).await?;
-            let following = schedule.next_after(next_run.max(now_ms)).unwrap_or(f64::MAX);
-            tx.patch(id, BTreeMap::from([("nextRun".to_owned(), Some(Value::Float64(following)))])).await?;
-            Ok(())
-        }))
+        db.run_mutation_boxed(move |tx| {
+            Box::pin(async move {
+                let Some(current) = tx.get(id).await? else {
+                    return Ok(());
+                };
+                let Some(next_run) = number(current.fields.get("nextRun")) else {
+                    return Ok(());
+                };
+                if next_run > now_ms {
+                    return Ok(());
+                }
+                let identifier = match current.fields.get("name") {
+                    Some(Value::String(s)) => s.clone(),
+                    _ => String::new(),
+                };
+                let schedule_json = current
+                    .fields
+                    .get("schedule")
+                    .map(Value::to_json)
+                    .unwrap_or_default();
+                let schedule = Schedule::from_json(&schedule_json, &identifier)
+                    .map_err(|e| EngineError::InvalidQuery(e.message))?;
+                let function = match current.fields.get("function") {
+                    Some(Value::String(s)) => s.clone(),
+                    _ => String::new(),
+                };
+                let path = FunctionPath::parse(&function)
+                    .map_err(|e| EngineError::InvalidQuery(e.message))?;
+                let args = current
+                    .fields
+                    .get("args")
+                    .cloned()
+                    .unwrap_or(Value::Object(Object::new()));
+                schedule_in(tx, &path, next_run, args).await?;
+                let following = schedule
+                    .next_after(next_run.max(now_ms))
+                    .unwrap_or(f64::MAX);
+                tx.patch(
+                    id,
+                    BTreeMap::from([("nextRun".to_owned(), Some(Value::Float64(following)))]),
+                )
+                .await?;
+                Ok(())
+            })
+        })
         .await
         .map_err(FunctionError::from_engine)?;
     }
@@ -277,13 +368,21 @@ async fn enqueue_due_crons(db: &Database, now_ms: f64) -> Result<(), FunctionErr
 }
 
 /// Runs every job (and cron) due now; returns how many jobs ran.
-pub(crate) async fn run_due(inner: &RunnerInner, tenant: &TenantName) -> Result<usize, FunctionError> {
-    let Some(deployment) = inner.deployment(tenant).await? else { return Ok(0) };
+pub(crate) async fn run_due(
+    inner: &RunnerInner,
+    tenant: &TenantName,
+) -> Result<usize, FunctionError> {
+    let Some(deployment) = inner.deployment(tenant).await? else {
+        return Ok(0);
+    };
     let db = inner.database(tenant).await?;
     let now_ms = inner.clock.now_ms();
     enqueue_due_crons(&db, now_ms).await?;
     let mut tx = db.begin(TransactionMode::ReadOnly);
-    let due = tx.collect(&jobs_due(now_ms)).await.map_err(FunctionError::from_engine)?;
+    let due = tx
+        .collect(&jobs_due(now_ms))
+        .await
+        .map_err(FunctionError::from_engine)?;
     let mut ran = 0;
     for job in due {
         if run_job(inner, &db, &deployment, job).await? {
@@ -294,19 +393,31 @@ pub(crate) async fn run_due(inner: &RunnerInner, tenant: &TenantName) -> Result<
 }
 
 /// Runs one job; `false` if another executor got to it first or it was canceled meanwhile.
-async fn run_job(inner: &RunnerInner, db: &Database, deployment: &Arc<Deployment>, job: nimbus_engine::Document) -> Result<bool, FunctionError> {
+async fn run_job(
+    inner: &RunnerInner,
+    db: &Database,
+    deployment: &Arc<Deployment>,
+    job: nimbus_engine::Document,
+) -> Result<bool, FunctionError> {
     let id = job.id;
     let name = match job.fields.get("name") {
         Some(Value::String(s)) => s.clone(),
         _ => String::new(),
     };
     let args = match job.fields.get("args") {
-        Some(Value::Array(items)) => items.first().cloned().unwrap_or(Value::Object(Object::new())),
+        Some(Value::Array(items)) => items
+            .first()
+            .cloned()
+            .unwrap_or(Value::Object(Object::new())),
         _ => Value::Object(Object::new()),
     };
-    let kind = FunctionPath::parse(&name).ok().and_then(|p| deployment.function(&p).map(|f| f.kind));
+    let kind = FunctionPath::parse(&name)
+        .ok()
+        .and_then(|p| deployment.function(&p).map(|f| f.kind));
     match kind {
-        Some(FunctionKind::Mutation) => run_mutation_job(inner, db, deployment, id, &name, args).await,
+        Some(FunctionKind::Mutation) => {
+            run_mutation_job(inner, db, deployment, id, &name, args).await
+        }
         Some(FunctionKind::Action) => run_action_job(inner, db, id, &name, args).await,
         _ => {
             let message = format!("Scheduled function {name} is not a deployed mutation or action");
@@ -315,8 +426,8 @@ async fn run_job(inner: &RunnerInner, db: &Database, deployment: &Arc<Deployment
                 let message = message.clone();
                 Box::pin(async move { finish(tx, id, failed(&message), Some(now)).await })
             })
-                .await
-                .map_err(FunctionError::from_engine)?;
+            .await
+            .map_err(FunctionError::from_engine)?;
             Ok(true)
         }
     }
@@ -336,11 +447,17 @@ async fn run_mutation_job(
     args: Value,
 ) -> Result<bool, FunctionError> {
     let path = FunctionPath::parse(name)?;
-    let info = deployment.function(&path).cloned().ok_or_else(|| FunctionError::not_found(name.to_owned()))?;
+    let info = deployment
+        .function(&path)
+        .cloned()
+        .ok_or_else(|| FunctionError::not_found(name.to_owned()))?;
     let limits = nimbus_engine::EngineLimits::default();
     for _ in 0..limits.occ_attempts_max {
         let mut tx = db.begin(TransactionMode::ReadWrite);
-        if !still_pending(&mut tx, id).await.map_err(FunctionError::from_engine)? {
+        if !still_pending(&mut tx, id)
+            .await
+            .map_err(FunctionError::from_engine)?
+        {
             return Ok(false);
         }
         let snapshot = tx.snapshot_ts();
@@ -348,14 +465,34 @@ async fn run_mutation_job(
         let entry = RunnerInner::call_entry(&info, "invokeMutation", &args);
         let validation = crate::validation::validate_args(&info, &args, &db.catalog());
         let outcome = match validation {
-            Ok(()) => inner.invoke(db, deployment, &info, BridgeMode::Mutation { tx: slot.clone() }, None, 0, true, entry, snapshot).await,
+            Ok(()) => {
+                inner
+                    .invoke(
+                        db,
+                        deployment,
+                        &info,
+                        BridgeMode::Mutation { tx: slot.clone() },
+                        None,
+                        0,
+                        true,
+                        entry,
+                        snapshot,
+                    )
+                    .await
+            }
             Err(e) => Err(e),
         };
         let now = inner.clock.now_ms();
-        let mut tx = slot.lock().await.take().ok_or_else(|| FunctionError::internal("job transaction vanished"))?;
+        let mut tx = slot
+            .lock()
+            .await
+            .take()
+            .ok_or_else(|| FunctionError::internal("job transaction vanished"))?;
         match outcome {
             Ok(_) => {
-                finish(&mut tx, id, state("success"), Some(now)).await.map_err(FunctionError::from_engine)?;
+                finish(&mut tx, id, state("success"), Some(now))
+                    .await
+                    .map_err(FunctionError::from_engine)?;
                 match db.commit(tx).await {
                     Ok(_) => return Ok(true),
                     Err(e) if e.is_retryable() => continue,
@@ -384,7 +521,13 @@ async fn run_mutation_job(
 }
 
 /// Runs an action job at most once: `inProgress` commits before the action starts.
-async fn run_action_job(inner: &RunnerInner, db: &Database, id: DocumentId, name: &str, args: Value) -> Result<bool, FunctionError> {
+async fn run_action_job(
+    inner: &RunnerInner,
+    db: &Database,
+    id: DocumentId,
+    name: &str,
+    args: Value,
+) -> Result<bool, FunctionError> {
     let (claimed, _) = db
         .run_mutation_boxed(move |tx| {
             Box::pin(async move {
@@ -431,8 +574,15 @@ async fn run_action_job(inner: &RunnerInner, db: &Database, id: DocumentId, name
 }
 
 /// Marks jobs left `inProgress` by a previous process as failed (actions run at most once).
-pub(crate) async fn fail_interrupted_actions(db: &Database, now_ms: f64) -> Result<usize, EngineError> {
-    if db.catalog().index_by_name(SCHEDULED_FUNCTIONS_TABLE, JOBS_INDEX).is_none() {
+pub(crate) async fn fail_interrupted_actions(
+    db: &Database,
+    now_ms: f64,
+) -> Result<usize, EngineError> {
+    if db
+        .catalog()
+        .index_by_name(SCHEDULED_FUNCTIONS_TABLE, JOBS_INDEX)
+        .is_none()
+    {
         return Ok(0);
     }
     let mut tx = db.begin(TransactionMode::ReadOnly);
@@ -440,7 +590,11 @@ pub(crate) async fn fail_interrupted_actions(db: &Database, now_ms: f64) -> Resu
         .collect(&QuerySpec::index(
             SCHEDULED_FUNCTIONS_TABLE,
             JOBS_INDEX,
-            vec![RangeExpr { op: RangeOp::Eq, field: "state.kind".into(), value: Some(Value::String("inProgress".into())) }],
+            vec![RangeExpr {
+                op: RangeOp::Eq,
+                field: "state.kind".into(),
+                value: Some(Value::String("inProgress".into())),
+            }],
         ))
         .await?;
     let count = running.len();

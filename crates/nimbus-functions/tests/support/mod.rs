@@ -1,14 +1,20 @@
 //! Test harness: the fixture Convex app (bundled by `tests/fixtures/bundle.mjs` with the real
 //! `convex` package), an engine, an executor and a runner on a manual clock.
 
-#![allow(dead_code, reason = "each test binary uses a different subset of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use nimbus_engine::{Engine, EngineLimits};
-use nimbus_functions::{AppModules, CallOutcome, CallRequest, Caller, FunctionError, FunctionRunner, ManualClock, RunnerConfig};
+use nimbus_functions::{
+    AppModules, CallOutcome, CallRequest, Caller, FunctionError, FunctionRunner, ManualClock,
+    RunnerConfig,
+};
 use nimbus_runtime::{ExecutorConfig, ModuleSource, RuntimeExecutor};
 use nimbus_storage::{MemoryPersistence, Persistence, TenantName};
 use nimbus_values::Value;
@@ -31,9 +37,17 @@ pub fn fixture_modules() -> AppModules {
         )
     });
     let json: Json = serde_json::from_str(&text).unwrap();
-    let module = |m: &Json| ModuleSource { path: m["path"].as_str().unwrap().into(), source: m["source"].as_str().unwrap().into() };
+    let module = |m: &Json| ModuleSource {
+        path: m["path"].as_str().unwrap().into(),
+        source: m["source"].as_str().unwrap().into(),
+    };
     AppModules {
-        modules: json["modules"].as_array().unwrap().iter().map(module).collect(),
+        modules: json["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(module)
+            .collect(),
         schema: json.get("schema").filter(|s| !s.is_null()).map(module),
     }
 }
@@ -51,7 +65,10 @@ impl Harness {
 
     pub async fn with(persistence: Arc<dyn Persistence>, config: RunnerConfig) -> Self {
         let h = Self::unstarted(persistence, config);
-        h.runner.deploy(&h.tenant, fixture_modules(), BTreeMap::new()).await.expect("the fixture app deploys");
+        h.runner
+            .deploy(&h.tenant, fixture_modules(), BTreeMap::new())
+            .await
+            .expect("the fixture app deploys");
         h
     }
 
@@ -64,10 +81,20 @@ impl Harness {
         }));
         let clock = ManualClock::new(START_MS);
         let runner = FunctionRunner::with_clock(engine, executor, config, clock.clone());
-        Self { runner, clock, tenant: TenantName::new("fixture").unwrap() }
+        Self {
+            runner,
+            clock,
+            tenant: TenantName::new("fixture").unwrap(),
+        }
     }
 
-    pub async fn call_as(&self, caller: Caller, identity: Option<Json>, path: &str, args: Json) -> Result<CallOutcome, FunctionError> {
+    pub async fn call_as(
+        &self,
+        caller: Caller,
+        identity: Option<Json>,
+        path: &str,
+        args: Json,
+    ) -> Result<CallOutcome, FunctionError> {
         self.runner
             .call(CallRequest {
                 tenant: self.tenant.clone(),
