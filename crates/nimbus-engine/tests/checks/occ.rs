@@ -14,7 +14,10 @@ fn conflict(result: Result<u64, EngineError>) -> bool {
 pub async fn lost_update_is_rejected(p: &Provider) {
     let engine = p.engine();
     let db = p.database(&engine, "lost-update").await;
-    let (id, _) = db.run_mutation(async |tx| tx.insert("counters", obj(&[("v", n(0.0))])).await).await.unwrap();
+    let (id, _) = db
+        .run_mutation(async |tx| tx.insert("counters", obj(&[("v", n(0.0))])).await)
+        .await
+        .unwrap();
     let mut t1 = db.begin(TransactionMode::ReadWrite);
     let mut t2 = db.begin(TransactionMode::ReadWrite);
     for tx in [&mut t1, &mut t2] {
@@ -22,10 +25,16 @@ pub async fn lost_update_is_rejected(p: &Provider) {
             Some(nimbus_values::Value::Float64(v)) => *v,
             other => panic!("{other:?}"),
         };
-        tx.patch(id, BTreeMap::from([("v".to_owned(), Some(n(v + 1.0)))])).await.unwrap();
+        tx.patch(id, BTreeMap::from([("v".to_owned(), Some(n(v + 1.0)))]))
+            .await
+            .unwrap();
     }
     assert!(db.commit(t1).await.is_ok());
-    assert!(conflict(db.commit(t2).await), "{}: the second increment must conflict", p.name);
+    assert!(
+        conflict(db.commit(t2).await),
+        "{}: the second increment must conflict",
+        p.name
+    );
 }
 
 pub async fn write_skew_is_rejected(p: &Provider) {
@@ -33,8 +42,12 @@ pub async fn write_skew_is_rejected(p: &Provider) {
     let db = p.database(&engine, "write-skew").await;
     let ((a, b), _) = db
         .run_mutation(async |tx| {
-            let a = tx.insert("doctors", obj(&[("on_call", true.into())])).await?;
-            let b = tx.insert("doctors", obj(&[("on_call", true.into())])).await?;
+            let a = tx
+                .insert("doctors", obj(&[("on_call", true.into())]))
+                .await?;
+            let b = tx
+                .insert("doctors", obj(&[("on_call", true.into())]))
+                .await?;
             Ok((a, b))
         })
         .await
@@ -44,10 +57,24 @@ pub async fn write_skew_is_rejected(p: &Provider) {
     let mut t2 = db.begin(TransactionMode::ReadWrite);
     assert!(t1.get(b).await.unwrap().is_some());
     assert!(t2.get(a).await.unwrap().is_some());
-    t1.patch(a, BTreeMap::from([("on_call".to_owned(), Some(false.into()))])).await.unwrap();
-    t2.patch(b, BTreeMap::from([("on_call".to_owned(), Some(false.into()))])).await.unwrap();
+    t1.patch(
+        a,
+        BTreeMap::from([("on_call".to_owned(), Some(false.into()))]),
+    )
+    .await
+    .unwrap();
+    t2.patch(
+        b,
+        BTreeMap::from([("on_call".to_owned(), Some(false.into()))]),
+    )
+    .await
+    .unwrap();
     assert!(db.commit(t1).await.is_ok());
-    assert!(conflict(db.commit(t2).await), "{}: write skew must be rejected", p.name);
+    assert!(
+        conflict(db.commit(t2).await),
+        "{}: write skew must be rejected",
+        p.name
+    );
 }
 
 pub async fn phantom_insert_into_a_read_range_is_rejected(p: &Provider) {
@@ -60,15 +87,33 @@ pub async fn phantom_insert_into_a_read_range_is_rejected(p: &Provider) {
     }))
     .await
     .unwrap();
-    let room = |r: &str| QuerySpec::index("bookings", "by_room", vec![RangeExpr { op: RangeOp::Eq, field: "room".into(), value: Some(s(r)) }]);
+    let room = |r: &str| {
+        QuerySpec::index(
+            "bookings",
+            "by_room",
+            vec![RangeExpr {
+                op: RangeOp::Eq,
+                field: "room".into(),
+                value: Some(s(r)),
+            }],
+        )
+    };
     let mut t1 = db.begin(TransactionMode::ReadWrite);
     assert!(t1.collect(&room("blue")).await.unwrap().is_empty());
-    t1.insert("bookings", obj(&[("room", s("blue")), ("who", s("t1"))])).await.unwrap();
+    t1.insert("bookings", obj(&[("room", s("blue")), ("who", s("t1"))]))
+        .await
+        .unwrap();
     let mut t2 = db.begin(TransactionMode::ReadWrite);
     assert!(t2.collect(&room("blue")).await.unwrap().is_empty());
-    t2.insert("bookings", obj(&[("room", s("blue")), ("who", s("t2"))])).await.unwrap();
+    t2.insert("bookings", obj(&[("room", s("blue")), ("who", s("t2"))]))
+        .await
+        .unwrap();
     assert!(db.commit(t2).await.is_ok());
-    assert!(conflict(db.commit(t1).await), "{}: a phantom insert into a read range must conflict", p.name);
+    assert!(
+        conflict(db.commit(t1).await),
+        "{}: a phantom insert into a read range must conflict",
+        p.name
+    );
     let mut check = db.begin(TransactionMode::ReadOnly);
     assert_eq!(check.collect(&room("blue")).await.unwrap().len(), 1);
 }
@@ -82,21 +127,42 @@ pub async fn disjoint_transactions_both_commit(p: &Provider) {
     }))
     .await
     .unwrap();
-    let room = |r: &str| QuerySpec::index("bookings", "by_room", vec![RangeExpr { op: RangeOp::Eq, field: "room".into(), value: Some(s(r)) }]);
+    let room = |r: &str| {
+        QuerySpec::index(
+            "bookings",
+            "by_room",
+            vec![RangeExpr {
+                op: RangeOp::Eq,
+                field: "room".into(),
+                value: Some(s(r)),
+            }],
+        )
+    };
     let mut t1 = db.begin(TransactionMode::ReadWrite);
     t1.collect(&room("blue")).await.unwrap();
-    t1.insert("bookings", obj(&[("room", s("blue"))])).await.unwrap();
+    t1.insert("bookings", obj(&[("room", s("blue"))]))
+        .await
+        .unwrap();
     let mut t2 = db.begin(TransactionMode::ReadWrite);
     t2.collect(&room("red")).await.unwrap();
-    t2.insert("bookings", obj(&[("room", s("red"))])).await.unwrap();
+    t2.insert("bookings", obj(&[("room", s("red"))]))
+        .await
+        .unwrap();
     assert!(db.commit(t2).await.is_ok());
-    assert!(db.commit(t1).await.is_ok(), "{}: disjoint ranges must not conflict", p.name);
+    assert!(
+        db.commit(t1).await.is_ok(),
+        "{}: disjoint ranges must not conflict",
+        p.name
+    );
 }
 
 pub async fn concurrent_increments_all_land(p: &Provider) {
     let engine = p.engine();
     let db = p.database(&engine, "increments").await;
-    let (id, _) = db.run_mutation(async |tx| tx.insert("counters", obj(&[("v", n(0.0))])).await).await.unwrap();
+    let (id, _) = db
+        .run_mutation(async |tx| tx.insert("counters", obj(&[("v", n(0.0))])).await)
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let db = db.clone();
@@ -106,8 +172,13 @@ pub async fn concurrent_increments_all_land(p: &Provider) {
                 loop {
                     let mut tx = db.begin(TransactionMode::ReadWrite);
                     let current = tx.get(id).await.unwrap().unwrap();
-                    let Some(nimbus_values::Value::Float64(v)) = current.fields.get("v").cloned() else { panic!() };
-                    tx.patch(id, BTreeMap::from([("v".to_owned(), Some(n(v + 1.0)))])).await.unwrap();
+                    let Some(nimbus_values::Value::Float64(v)) = current.fields.get("v").cloned()
+                    else {
+                        panic!()
+                    };
+                    tx.patch(id, BTreeMap::from([("v".to_owned(), Some(n(v + 1.0)))]))
+                        .await
+                        .unwrap();
                     match db.commit(tx).await {
                         Ok(_) => break,
                         Err(e) if e.is_retryable() => tokio::task::yield_now().await,
@@ -121,5 +192,10 @@ pub async fn concurrent_increments_all_land(p: &Provider) {
         task.await.unwrap();
     }
     let mut tx = db.begin(TransactionMode::ReadOnly);
-    assert_eq!(tx.get(id).await.unwrap().unwrap().fields.get("v"), Some(&n(20.0)), "{}", p.name);
+    assert_eq!(
+        tx.get(id).await.unwrap().unwrap().fields.get("v"),
+        Some(&n(20.0)),
+        "{}",
+        p.name
+    );
 }

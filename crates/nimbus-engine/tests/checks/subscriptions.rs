@@ -16,7 +16,15 @@ async fn setup(p: &Provider, name: &str) -> nimbus_engine::Database {
 }
 
 fn channel(c: &str) -> QuerySpec {
-    QuerySpec::index("messages", "by_channel", vec![RangeExpr { op: RangeOp::Eq, field: "channel".into(), value: Some(s(c)) }])
+    QuerySpec::index(
+        "messages",
+        "by_channel",
+        vec![RangeExpr {
+            op: RangeOp::Eq,
+            field: "channel".into(),
+            value: Some(s(c)),
+        }],
+    )
 }
 
 pub async fn invalidation_is_precise(p: &Provider) {
@@ -25,10 +33,28 @@ pub async fn invalidation_is_precise(p: &Provider) {
     tx.collect(&channel("general")).await.unwrap();
     let ts = tx.snapshot_ts();
     let mut sub = db.subscribe(tx.read_set(), ts);
-    db.run_mutation(async |tx| tx.insert("messages", obj(&[("channel", s("random")), ("n", n(1.0))])).await).await.unwrap();
-    assert_eq!(sub.try_invalidated(), None, "{}: a write to another channel must not wake the subscription", p.name);
-    let (_, write_ts) = db.run_mutation(async |tx| tx.insert("messages", obj(&[("channel", s("general"))])).await).await.unwrap();
-    let woke = tokio::time::timeout(Duration::from_secs(5), sub.invalidated()).await.unwrap();
+    db.run_mutation(async |tx| {
+        tx.insert("messages", obj(&[("channel", s("random")), ("n", n(1.0))]))
+            .await
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        sub.try_invalidated(),
+        None,
+        "{}: a write to another channel must not wake the subscription",
+        p.name
+    );
+    let (_, write_ts) = db
+        .run_mutation(async |tx| {
+            tx.insert("messages", obj(&[("channel", s("general"))]))
+                .await
+        })
+        .await
+        .unwrap();
+    let woke = tokio::time::timeout(Duration::from_secs(5), sub.invalidated())
+        .await
+        .unwrap();
     assert_eq!(woke, write_ts);
     drop(sub);
     assert_eq!(db.subscription_count(), 0);
@@ -40,7 +66,16 @@ pub async fn late_subscribers_catch_up(p: &Provider) {
     tx.collect(&channel("general")).await.unwrap();
     let ts = tx.snapshot_ts();
     // The write lands between the read and the subscription.
-    db.run_mutation(async |tx| tx.insert("messages", obj(&[("channel", s("general"))])).await).await.unwrap();
+    db.run_mutation(async |tx| {
+        tx.insert("messages", obj(&[("channel", s("general"))]))
+            .await
+    })
+    .await
+    .unwrap();
     let mut sub = db.subscribe(tx.read_set(), ts);
-    assert!(sub.try_invalidated().is_some(), "{}: a commit after the read must invalidate at once", p.name);
+    assert!(
+        sub.try_invalidated().is_some(),
+        "{}: a commit after the read must invalidate at once",
+        p.name
+    );
 }

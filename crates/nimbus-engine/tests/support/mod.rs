@@ -1,12 +1,17 @@
 //! Helpers for the engine's integration tests: providers (memory, SQLite in a temp dir,
 //! PostgreSQL from `NIMBUS_TEST_POSTGRES_URL`), tenant names and document builders.
 
-#![allow(dead_code, reason = "each test binary uses a different subset of these helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of these helpers"
+)]
 
 use std::sync::Arc;
 
 use nimbus_engine::{Database, Engine, EngineLimits};
-use nimbus_storage::{MemoryPersistence, Persistence, PostgresPersistence, SqlitePersistence, TenantName};
+use nimbus_storage::{
+    MemoryPersistence, Persistence, PostgresPersistence, SqlitePersistence, TenantName,
+};
 use nimbus_values::{Object, Value};
 
 /// The PostgreSQL server used when `NIMBUS_TEST_POSTGRES_URL` is not set.
@@ -22,20 +27,36 @@ pub struct Provider {
 
 impl Provider {
     pub fn memory() -> Self {
-        Self { name: "memory", persistence: Arc::new(MemoryPersistence::new()), prefix: unique_prefix(), _dir: None }
+        Self {
+            name: "memory",
+            persistence: Arc::new(MemoryPersistence::new()),
+            prefix: unique_prefix(),
+            _dir: None,
+        }
     }
 
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let persistence = Arc::new(SqlitePersistence::open(dir.path()).unwrap());
-        Self { name: "sqlite", persistence, prefix: unique_prefix(), _dir: Some(dir) }
+        Self {
+            name: "sqlite",
+            persistence,
+            prefix: unique_prefix(),
+            _dir: Some(dir),
+        }
     }
 
     /// PostgreSQL, or `None` (loudly) when unreachable outside CI; unreachable under CI panics.
     pub async fn postgres(what: &str) -> Option<Self> {
-        let url = std::env::var("NIMBUS_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
+        let url = std::env::var("NIMBUS_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.into());
         match PostgresPersistence::connect(&url).await {
-            Ok(p) => Some(Self { name: "postgres", persistence: Arc::new(p), prefix: unique_prefix(), _dir: None }),
+            Ok(p) => Some(Self {
+                name: "postgres",
+                persistence: Arc::new(p),
+                prefix: unique_prefix(),
+                _dir: None,
+            }),
             Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
                 panic!("PostgreSQL at {url} is unreachable under CI=true: {e}")
             }
