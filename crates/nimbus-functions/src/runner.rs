@@ -133,8 +133,10 @@ pub struct CallOutcome {
 /// An HTTP request for an HTTP action.
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
-    /// Absolute URL as the client sent it.
+    /// Absolute URL as the client sent it (what the handler sees as `request.url`).
     pub url: String,
+    /// The path the router matches (the part after the site URL), e.g. `/echo/a`.
+    pub path: String,
     /// Method.
     pub method: String,
     /// Header pairs.
@@ -300,6 +302,31 @@ impl FunctionRunner {
             .write()
             .insert(tenant.clone(), deployment.clone());
         scheduler::install_crons(&db, &deployment, inner.clock.now_ms()).await?;
+        Ok(deployment)
+    }
+
+    /// Analyses modules without deploying them (push protocol's `start_push`): every module
+    /// loads, the schema parses. Returns what would be deployed.
+    pub async fn analyze(
+        &self,
+        tenant: &TenantName,
+        modules: &AppModules,
+        env: BTreeMap<String, String>,
+    ) -> Result<Deployment, FunctionError> {
+        let deployment = analysis::analyze(
+            &self.inner.executor,
+            &TenantId::new(tenant.as_str()),
+            modules,
+            env,
+        )
+        .await?;
+        if let Some(schema) = &deployment.schema {
+            nimbus_engine::Schema::from_json(
+                schema,
+                nimbus_engine::EngineLimits::default().index_fields_max,
+            )
+            .map_err(|e| FunctionError::user(format!("Schema is invalid: {e}")))?;
+        }
         Ok(deployment)
     }
 
@@ -789,7 +816,7 @@ impl RunnerInner {
         let Some(routes) = &deployment.http_routes else {
             return Ok(None);
         };
-        let url = url_path(&request.url);
+        let url = request.path.clone();
         if lookup_route(routes, &url, &request.method).is_none() {
             return Ok(None);
         }
@@ -873,18 +900,6 @@ impl RunnerInner {
     }
 }
 
-/// The path of a URL (the router matches paths, not whole URLs).
-fn url_path(url: &str) -> String {
-    match url.find("://") {
-        Some(scheme_end) => {
-            let rest = &url[scheme_end + 3..];
-            let path = rest.find('/').map_or("/", |i| &rest[i..]);
-            path.split(['?', '#']).next().unwrap_or("/").to_owned()
-        }
-        None => url.split(['?', '#']).next().unwrap_or("/").to_owned(),
-    }
-}
-
 /// The router's matching rule: an exact path first, then the longest matching prefix route;
 /// `HEAD` is looked up as `GET`.
 pub(crate) fn lookup_route<'a>(
@@ -965,6 +980,5 @@ mod tests {
         );
         assert!(lookup_route(&routes, "/hello", "POST").is_none());
         assert!(lookup_route(&routes, "/nope", "GET").is_none());
-        assert_eq!(url_path("http://h:1/echo/a?b=c"), "/echo/a");
     }
 }

@@ -89,6 +89,7 @@ async fn actions_have_timers_and_crypto() {
 fn request(method: &str, path: &str, body: Option<&str>) -> HttpRequest {
     HttpRequest {
         url: format!("http://fixture.localhost:3211{path}"),
+        path: path.split('?').next().unwrap().to_owned(),
         method: method.into(),
         headers: vec![("content-type".into(), "application/json".into())],
         body: body.map(|b| b.as_bytes().to_vec()),

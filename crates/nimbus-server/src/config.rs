@@ -1,0 +1,57 @@
+//! `ServerConfig`: every setting and bound of the server, named and documented in one place.
+
+use std::time::Duration;
+
+use nimbus_functions::RunnerConfig;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The key that administers tenants (never logged in full).
+    pub operator_key: String,
+    /// Base domain for host-based tenant routing: `<tenant>.<domain>`. `localhost` always works.
+    pub domain: Option<String>,
+    /// Largest request body on `/api/*` (queries, mutations, actions), in bytes.
+    pub api_body_bytes_max: usize,
+    /// Largest (decompressed) push body, in bytes.
+    pub push_body_bytes_max: usize,
+    /// Largest WebSocket message accepted from a client, in bytes.
+    pub ws_message_bytes_max: usize,
+    /// Messages queued for one WebSocket client before it is disconnected as too slow.
+    pub ws_outbound_queue_max: usize,
+    /// Mutations queued on one WebSocket before further ones are refused.
+    pub ws_mutation_queue_max: usize,
+    /// Idle time after which the server sends an application-level `Ping`.
+    pub ws_ping_interval: Duration,
+    /// Completed mutation outcomes kept per tenant for de-duplication across reconnects.
+    pub mutation_dedupe_entries_max: usize,
+    /// Function log entries kept per tenant for `stream_function_logs`.
+    pub log_entries_max: usize,
+    /// How long `stream_function_logs` waits for new entries.
+    pub log_poll_timeout: Duration,
+    /// How often the scheduler looks for due jobs when nothing woke it sooner.
+    pub scheduler_poll_interval: Duration,
+    /// Function runner settings.
+    pub runner: RunnerConfig,
+}
+
+impl ServerConfig {
+    /// Defaults with the given operator key.
+    pub fn new(operator_key: impl Into<String>) -> Self {
+        Self {
+            operator_key: operator_key.into(),
+            domain: None,
+            api_body_bytes_max: 16 * 1024 * 1024,
+            push_body_bytes_max: 128 * 1024 * 1024,
+            ws_message_bytes_max: 16 * 1024 * 1024,
+            ws_outbound_queue_max: 1024,
+            ws_mutation_queue_max: 1000,
+            ws_ping_interval: Duration::from_secs(15),
+            mutation_dedupe_entries_max: 100_000,
+            log_entries_max: 10_000,
+            log_poll_timeout: Duration::from_secs(10),
+            scheduler_poll_interval: Duration::from_secs(1),
+            runner: RunnerConfig::default(),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! `nimbus-server`: many tenants' Convex backends behind one HTTP listener.
+//!
+//! Architecture invariant: this is the only crate that knows HTTP and WebSocket. It admits
+//! each request for exactly one tenant at the edge (path prefix or Host), turns Convex wire
+//! formats into the function runner's plain data and back, and never touches engine or runtime
+//! internals directly.
+//!
+//! API boundary: [`Server`] (build it over a persistence provider and a [`ServerConfig`], then
+//! [`Server::serve`] on a listener) and the `/…` routes documented in ARCHITECTURE.md.
+
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod logs;
+pub mod metrics;
+pub mod push;
+pub mod router;
+pub mod state;
+pub mod sync;
+pub mod tenants;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nimbus_engine::{Engine, EngineLimits};
+use nimbus_functions::FunctionRunner;
+use nimbus_runtime::{ExecutorConfig, RuntimeExecutor};
+use nimbus_storage::Persistence;
+use parking_lot::Mutex;
+
+pub use config::ServerConfig;
+pub use error::ApiError;
+
+use crate::state::AppState;
+use crate::tenants::TenantRegistry;
+
+/// A running (or ready) server.
+#[derive(Clone, Debug)]
+pub struct Server {
+    state: Arc<AppState>,
+}
+
+impl Server {
+    /// Builds the server over `persistence`.
+    pub async fn new(
+        persistence: Arc<dyn Persistence>,
+        config: ServerConfig,
+    ) -> Result<Self, ApiError> {
+        let engine = Arc::new(Engine::new(persistence, EngineLimits::default()));
+        let workers = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .max(2);
+        let executor = Arc::new(RuntimeExecutor::new(ExecutorConfig {
+            workers,
+            tokio_handle: Some(tokio::runtime::Handle::current()),
+            ..Default::default()
+        }));
+        let runner = FunctionRunner::new(engine.clone(), executor, config.runner.clone());
+        let registry = TenantRegistry::load(engine).await?;
+        let state = Arc::new(AppState {
+            runner,
+            registry,
+            metrics: Default::default(),
+            logs: logs::FunctionLogs::new(config.log_entries_max),
+            disconnects: Mutex::new(HashMap::new()),
+            dedupe: Mutex::new(HashMap::new()),
+            scheduler_wake: tokio::sync::Notify::new(),
+            pushes: Default::default(),
+            config,
+        });
+        Ok(Self { state })
+    }
+
+    /// The HTTP router (for tests that drive it without a socket).
+    pub fn router(&self) -> axum::Router {
+        router::router(self.state.clone())
+    }
+
+    /// The function runner.
+    pub fn runner(&self) -> &FunctionRunner {
+        &self.state.runner
+    }
+
+    /// Serves on `listener` until `shutdown` resolves; in-flight requests finish first.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let scheduler = tokio::spawn(scheduler_loop(self.state.clone()));
+        let result = axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        scheduler.abort();
+        result
+    }
+}
+
+/// Runs due scheduled jobs and crons of every active tenant; wakes on deploys and mutations,
+/// and at least every `scheduler_poll_interval`.
+async fn scheduler_loop(state: Arc<AppState>) {
+    for tenant in state.registry.active() {
+        if let Err(error) = state.runner.recover_after_restart(&tenant).await {
+            tracing::warn!(tenant = tenant.as_str(), %error, "could not recover scheduled actions");
+        }
+    }
+    loop {
+        let mut next_wake = state.config.scheduler_poll_interval;
+        for tenant in state.registry.active() {
+            match state.runner.run_due_jobs(&tenant).await {
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(tenant = tenant.as_str(), %error, "scheduled jobs failed")
+                }
+            }
+            if let Ok(Some(due_ms)) = state.runner.next_due_ms(&tenant).await {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64() * 1000.0)
+                    .unwrap_or(0.0);
+                let wait = Duration::from_secs_f64(((due_ms - now_ms) / 1000.0).max(0.0));
+                next_wake = next_wake.min(wait);
+            }
+        }
+        tokio::select! {
+            _ = state.scheduler_wake.notified() => {}
+            _ = tokio::time::sleep(next_wake) => {}
+        }
+    }
+}
