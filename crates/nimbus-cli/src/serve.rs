@@ -26,6 +26,9 @@ pub struct ServeArgs {
     /// Base domain for `<tenant>.<domain>` routing (`<tenant>.localhost` always works).
     #[arg(long, env = "NIMBUS_DOMAIN")]
     domain: Option<String>,
+    /// Tenant for requests that name none (single-tenant setups).
+    #[arg(long, env = "NIMBUS_DEFAULT_TENANT")]
+    default_tenant: Option<String>,
 }
 
 /// The operator key: `NIMBUS_OPERATOR_KEY`, else one generated once and kept in the data dir.
@@ -75,6 +78,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (key, key_origin) = operator_key(&args.data_dir)?;
     let mut config = ServerConfig::new(key.clone());
     config.domain = args.domain.clone();
+    config.default_tenant = args.default_tenant.clone();
     let server = Server::new(persistence, config)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

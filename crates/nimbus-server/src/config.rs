@@ -11,6 +11,9 @@ pub struct ServerConfig {
     pub operator_key: String,
     /// Base domain for host-based tenant routing: `<tenant>.<domain>`. `localhost` always works.
     pub domain: Option<String>,
+    /// Tenant that requests naming none (no `/t/<tenant>` prefix, no tenant Host, no admin key)
+    /// are routed to — for single-tenant setups and clients that cannot keep a path prefix.
+    pub default_tenant: Option<String>,
     /// Largest request body on `/api/*` (queries, mutations, actions), in bytes.
     pub api_body_bytes_max: usize,
     /// Largest (decompressed) push body, in bytes.
@@ -41,6 +44,7 @@ impl ServerConfig {
         Self {
             operator_key: operator_key.into(),
             domain: None,
+            default_tenant: None,
             api_body_bytes_max: 16 * 1024 * 1024,
             push_body_bytes_max: 128 * 1024 * 1024,
             ws_message_bytes_max: 16 * 1024 * 1024,

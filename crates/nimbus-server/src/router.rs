@@ -145,6 +145,8 @@ async fn dispatch(
             path.clone(),
             format!("http://{host}/t/{name}"),
         )
+    } else if let Some(name) = state.config.default_tenant.clone() {
+        (name, path.clone(), format!("http://{host}"))
     } else {
         return ApiError::not_found("NoTenant", "no tenant in this request: use http://HOST/t/<tenant>/… or http://<tenant>.localhost:PORT/…").into_response();
     };

@@ -188,9 +188,9 @@ impl RuntimeExecutor {
             });
             match tokio::time::timeout(hard_deadline, task).await {
                 Ok(Ok(result)) => result,
-                Ok(Err(join_error)) => {
-                    Err(RuntimeError::internal(format!("nested invocation failed: {join_error}")))
-                }
+                Ok(Err(join_error)) => Err(RuntimeError::internal(format!(
+                    "nested invocation failed: {join_error}"
+                ))),
                 Err(_) => Err(RuntimeError::new(
                     ErrorCode::WorkerQuarantined,
                     "function execution timed out inside a native operation that cannot be \

@@ -243,7 +243,11 @@ pub(crate) fn js_error(ctx: &Ctx<'_>, error: rquickjs::Error, env: &DriveEnv<'_>
             ..denial.clone()
         };
     }
-    RuntimeError { stack, data, ..RuntimeError::new(ErrorCode::JsException, message) }
+    RuntimeError {
+        stack,
+        data,
+        ..RuntimeError::new(ErrorCode::JsException, message)
+    }
 }
 
 /// `(message, stack, data)` of a thrown value.

@@ -236,8 +236,9 @@ pub(crate) async fn run(socket: WebSocket, state: Arc<AppState>, admission: Admi
     if let Stop::Close(code, reason) = stop {
         let _ = close_tx.send((code, reason)).await;
     }
-    drop(session.outbound.clone());
-    mutation_worker.abort();
+    // Mutations already received keep running to completion and record their outcome, so a
+    // client that re-sends them after reconnecting gets that outcome instead of a second run.
+    drop(mutation_worker);
     for query in session.queries.values_mut() {
         if let Some(watcher) = query.watcher.take() {
             watcher.abort();
@@ -329,6 +330,12 @@ async fn run_function(
 impl Session {
     fn send(&mut self, message: ServerMessage) -> Result<(), Stop> {
         self.last_sent = Instant::now();
+        if std::env::var_os("NIMBUS_TRACE_SYNC").is_some() {
+            eprintln!("<< {}", Json::from(message.clone()));
+        }
+        if std::env::var_os("NIMBUS_TRACE_SYNC").is_some() {
+            eprintln!("<< {}", Json::from(message.clone()));
+        }
         match self.outbound.try_send(text(message)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(Stop::Close(
@@ -348,6 +355,9 @@ impl Session {
     }
 
     async fn on_client_message(&mut self, text: &str) -> Result<(), Stop> {
+        if std::env::var_os("NIMBUS_TRACE_SYNC").is_some() {
+            eprintln!(">> {text}");
+        }
         let json: Json = serde_json::from_str(text)
             .map_err(|e| self.fatal(format!("BadRequest: WSMessageInvalidJson: {e}")))?;
         let message = ClientMessage::try_from(json)

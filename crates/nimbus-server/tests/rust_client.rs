@@ -1,0 +1,278 @@
+//! The official Rust `convex` crate against a real Nimbus server: mutations, queries and a
+//! live subscription that updates after another client's mutation. Plus the HTTP edge:
+//! tenant admission by path and Host, keys required where they must be.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use nimbus_functions::AppModules;
+use nimbus_runtime::ModuleSource;
+use nimbus_server::{Server, ServerConfig};
+use nimbus_storage::{MemoryPersistence, TenantName};
+use serde_json::{Value as Json, json};
+
+const OPERATOR_KEY: &str = "test-operator-key";
+
+fn fixture_modules() -> AppModules {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/app.bundle.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("{} is missing ({e}); run: npm ci --prefix tests/fixtures && node tests/fixtures/bundle.mjs tests/fixtures/app tests/fixtures/app.bundle.json", path.display())
+    });
+    let json: Json = serde_json::from_str(&text).unwrap();
+    let module = |m: &Json| ModuleSource {
+        path: m["path"].as_str().unwrap().into(),
+        source: m["source"].as_str().unwrap().into(),
+    };
+    AppModules {
+        modules: json["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(module)
+            .collect(),
+        schema: json.get("schema").filter(|s| !s.is_null()).map(module),
+    }
+}
+
+struct Running {
+    base: String,
+    http: reqwest::Client,
+    server: Server,
+}
+
+async fn start(default_tenant: Option<&str>) -> Running {
+    let mut config = ServerConfig::new(OPERATOR_KEY);
+    config.default_tenant = default_tenant.map(str::to_owned);
+    let server = Server::new(Arc::new(MemoryPersistence::new()), config)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(server.clone().serve(listener, std::future::pending()));
+    Running {
+        base,
+        http: reqwest::Client::new(),
+        server,
+    }
+}
+
+impl Running {
+    async fn create_tenant(&self, name: &str) -> String {
+        let response = self
+            .http
+            .post(format!("{}/_nimbus/tenants", self.base))
+            .bearer_auth(OPERATOR_KEY)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let body: Json = response.json().await.unwrap();
+        self.server
+            .runner()
+            .deploy(
+                &TenantName::new(name).unwrap(),
+                fixture_modules(),
+                BTreeMap::new(),
+            )
+            .await
+            .unwrap();
+        body["adminKey"].as_str().unwrap().to_owned()
+    }
+
+    async fn post(&self, path: &str, body: Json, auth: Option<&str>) -> (u16, Json) {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Json::Null))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_convex_client_queries_mutates_and_subscribes() {
+    let server = start(Some("rusty")).await;
+    server.create_tenant("rusty").await;
+    let mut watcher = convex::ConvexClient::new(&server.base).await.unwrap();
+    let mut writer = convex::ConvexClient::new(&server.base).await.unwrap();
+    let mut subscription = watcher
+        .subscribe("messages:list", BTreeMap::new())
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(first, convex::FunctionResult::Value(convex::Value::Array(ref items)) if items.is_empty()),
+        "{first:?}"
+    );
+    let args = BTreeMap::from([
+        ("body".to_owned(), convex::Value::from("from rust")),
+        ("author".to_owned(), convex::Value::from("crab")),
+    ]);
+    let sent = writer.mutation("messages:send", args).await.unwrap();
+    assert!(
+        matches!(
+            sent,
+            convex::FunctionResult::Value(convex::Value::String(_))
+        ),
+        "{sent:?}"
+    );
+    let update = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let convex::FunctionResult::Value(convex::Value::Array(items)) = update else {
+        panic!("{update:?}")
+    };
+    assert_eq!(items.len(), 1);
+    let listed = writer
+        .query("messages:list", BTreeMap::new())
+        .await
+        .unwrap();
+    assert!(
+        matches!(listed, convex::FunctionResult::Value(convex::Value::Array(ref items)) if items.len() == 1)
+    );
+    let failed = writer
+        .query("errors:throwsConvexError", BTreeMap::new())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            failed,
+            convex::FunctionResult::ErrorMessage(_) | convex::FunctionResult::ConvexError(_)
+        ),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_are_admitted_at_the_edge_and_isolated() {
+    let server = start(None).await;
+    let key_a = server.create_tenant("alpha").await;
+    server.create_tenant("beta").await;
+    let (status, body) = server.post("/t/alpha/api/mutation", json!({ "path": "messages:send", "args": [{ "body": "a", "author": "x" }], "format": "convex_encoded_json" }), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "success");
+    let (_, body) = server
+        .post(
+            "/t/beta/api/query",
+            json!({ "path": "messages:list", "args": {} }),
+            None,
+        )
+        .await;
+    assert_eq!(body["value"], json!([]), "beta never sees alpha's data");
+    // Host-based routing reaches the same tenant.
+    let response = server
+        .http
+        .post(format!("{}/api/query", server.base))
+        .header("host", "alpha.localhost")
+        .json(&json!({ "path": "messages:list", "args": {} }))
+        .send()
+        .await
+        .unwrap();
+    let body: Json = response.json().await.unwrap();
+    assert_eq!(body["value"].as_array().unwrap().len(), 1);
+    // Unknown tenants and suspended tenants are refused before any work.
+    let (status, body) = server
+        .post(
+            "/t/nobody/api/query",
+            json!({ "path": "messages:list" }),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("TenantNotFound"))
+    );
+    let (status, _) = server
+        .post(
+            "/_nimbus/tenants/beta/suspend",
+            json!({}),
+            Some(&format!("Bearer {OPERATOR_KEY}")),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = server
+        .post(
+            "/t/beta/api/query",
+            json!({ "path": "messages:list" }),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("TenantSuspended"))
+    );
+    // Internal functions need an admin key; the wrong tenant's key is refused.
+    let (_, body) = server
+        .post(
+            "/t/alpha/api/function",
+            json!({ "path": "nested:innerQuery", "args": {} }),
+            None,
+        )
+        .await;
+    assert_eq!(body["status"], "error");
+    let (_, body) = server
+        .post(
+            "/t/alpha/api/function",
+            json!({ "path": "nested:innerQuery", "args": {} }),
+            Some(&format!("Convex {key_a}")),
+        )
+        .await;
+    assert_eq!(body["status"], "success", "{body}");
+    let (status, _) = server
+        .post(
+            "/t/beta/api/get_config_hashes",
+            json!({}),
+            Some(&format!("Convex {key_a}")),
+        )
+        .await;
+    assert!(
+        status == 401 || status == 403,
+        "a key of alpha must not work on beta, got {status}"
+    );
+    let (status, _) = server
+        .post("/t/alpha/api/get_config_hashes", json!({}), None)
+        .await;
+    assert_eq!(status, 401, "push endpoints need a key");
+    // Operator routes need the operator key.
+    let (status, body) = server
+        .post("/_nimbus/tenants", json!({ "name": "gamma" }), None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("Unauthenticated"))
+    );
+    // Bad input gets Convex's error shapes.
+    let response = server
+        .http
+        .post(format!("{}/t/alpha/api/query", server.base))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let (_, body) = server
+        .post(
+            "/t/alpha/api/query",
+            json!({ "path": "messages:nope", "args": {} }),
+            None,
+        )
+        .await;
+    assert!(
+        body["errorMessage"]
+            .as_str()
+            .unwrap()
+            .starts_with("Could not find public function for 'messages:nope'")
+    );
+    let (status, body) = server.post("/t/alpha/api/query_ts", json!({}), None).await;
+    assert_eq!(status, 200);
+    assert!(body["ts"].is_string());
+}
