@@ -156,8 +156,8 @@ fn console_lines_are_captured_in_convex_form() {
     assert_eq!(
         lines,
         vec![
-            "[LOG] hi { a: 1, b: [ 1, 2 ] } 3n".to_owned(),
-            "[ERROR] x".to_owned()
+            "[LOG] 'hi' { a: 1, b: [ 1, 2 ] } 3n".to_owned(),
+            "[ERROR] 'x'".to_owned()
         ]
     );
 }
