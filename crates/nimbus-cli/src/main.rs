@@ -1,11 +1,18 @@
 //! The `nimbus` binary: one program for the server and the developer loop.
 //!
-//! `nimbus serve` runs the server. The developer commands (`dev`, `deploy`, `run`, `init`,
-//! `logs`, `tenants`, `keys`) arrive with the CLI work; until then they say so and exit with
-//! status 2 instead of pretending to work.
+//! `serve` runs the server; `dev` runs an app against an embedded server with live reload;
+//! `init` scaffolds an app; `deploy`, `run` and `logs` talk to a tenant; `tenants` and `keys`
+//! administer the server. Exit codes: 0 success, 1 the operation failed (the message says
+//! why), 2 bad usage.
 
+mod bundle;
+mod codegen;
+mod dev;
+mod init;
+mod remote;
 mod serve;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -22,15 +29,49 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(serve::ServeArgs),
-    /// Develop an app against a local server (not available yet).
-    Dev {
-        /// App directory.
-        dir: Option<String>,
+    /// Run an app against an embedded server, rebuilding on every change.
+    Dev(dev::DevArgs),
+    /// Create a new app from the starter template.
+    Init {
+        /// Directory to create (must be empty or missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
     },
-    /// Deploy an app (not available yet; use `npx convex deploy` with CONVEX_SELF_HOSTED_URL).
+    /// Bundle an app and deploy it to a tenant (`--url http://host:port/t/<tenant> --admin-key …`).
     Deploy {
         /// App directory.
-        dir: Option<String>,
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        #[command(flatten)]
+        connection: remote::Connection,
+    },
+    /// Run a function: `nimbus run messages:list '{}'`.
+    Run {
+        /// `module:function`.
+        function: String,
+        /// Arguments as a JSON object.
+        args: Option<String>,
+        #[command(flatten)]
+        connection: remote::Connection,
+    },
+    /// Follow a tenant's function logs.
+    Logs {
+        #[command(flatten)]
+        connection: remote::Connection,
+    },
+    /// Administer tenants (operator key).
+    Tenants {
+        #[command(subcommand)]
+        command: remote::TenantCommand,
+        #[command(flatten)]
+        connection: remote::Connection,
+    },
+    /// Issue and revoke tenant admin keys (operator key).
+    Keys {
+        #[command(subcommand)]
+        command: remote::KeyCommand,
+        #[command(flatten)]
+        connection: remote::Connection,
     },
 }
 
@@ -38,13 +79,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(args),
-        Command::Dev { .. } | Command::Deploy { .. } => {
-            eprintln!(
-                "nimbus: this command is not available in this build yet. Run `nimbus serve`, create a \
-                 tenant through the operator API, and deploy with `npx convex deploy` \
-                 (CONVEX_SELF_HOSTED_URL / CONVEX_SELF_HOSTED_ADMIN_KEY)."
-            );
-            ExitCode::from(2)
-        }
+        Command::Dev(args) => dev::run(args),
+        Command::Init { dir } => init::run(&dir),
+        Command::Deploy { dir, connection } => remote::block_on(remote::deploy(connection, dir)),
+        Command::Run {
+            function,
+            args,
+            connection,
+        } => remote::block_on(remote::run_function(connection, function, args)),
+        Command::Logs { connection } => remote::block_on(remote::logs(connection)),
+        Command::Tenants {
+            command,
+            connection,
+        } => remote::block_on(remote::tenants(connection, command)),
+        Command::Keys {
+            command,
+            connection,
+        } => remote::block_on(remote::keys(connection, command)),
     }
 }

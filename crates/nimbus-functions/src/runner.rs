@@ -177,6 +177,8 @@ pub(crate) struct RunnerInner {
     pub(crate) fetcher: Fetcher,
     pub(crate) clock: Arc<dyn Clock>,
     deployments: RwLock<HashMap<TenantName, Arc<Deployment>>>,
+    /// Per tenant, bumped after every successful deploy (live queries re-run on new code).
+    deploy_epochs: parking_lot::Mutex<HashMap<TenantName, tokio::sync::watch::Sender<u64>>>,
     policies: HashMap<&'static str, Arc<RuntimePolicy>>,
     weak: Weak<RunnerInner>,
 }
@@ -243,6 +245,7 @@ impl FunctionRunner {
             config,
             clock,
             deployments: RwLock::new(HashMap::new()),
+            deploy_epochs: parking_lot::Mutex::new(HashMap::new()),
             policies,
             weak: weak.clone(),
         });
@@ -302,7 +305,23 @@ impl FunctionRunner {
             .write()
             .insert(tenant.clone(), deployment.clone());
         scheduler::install_crons(&db, &deployment, inner.clock.now_ms()).await?;
+        inner
+            .deploy_epochs
+            .lock()
+            .entry(tenant.clone())
+            .or_insert_with(|| tokio::sync::watch::channel(0).0)
+            .send_modify(|n| *n += 1);
         Ok(deployment)
+    }
+
+    /// Changes after every successful deploy of the tenant (live queries re-run on new code).
+    pub fn deployments_changed(&self, tenant: &TenantName) -> tokio::sync::watch::Receiver<u64> {
+        self.inner
+            .deploy_epochs
+            .lock()
+            .entry(tenant.clone())
+            .or_insert_with(|| tokio::sync::watch::channel(0).0)
+            .subscribe()
     }
 
     /// Analyses modules without deploying them (push protocol's `start_push`): every module

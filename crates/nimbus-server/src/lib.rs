@@ -91,12 +91,46 @@ impl Server {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        self.serve_with(listener, axum::Router::new(), shutdown)
+            .await
+    }
+
+    /// Like [`Server::serve`], with extra routes (the developer loop serves the app's page).
+    pub async fn serve_with(
+        self,
+        listener: tokio::net::TcpListener,
+        extra: axum::Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let scheduler = tokio::spawn(scheduler_loop(self.state.clone()));
-        let result = axum::serve(listener, self.router())
+        let result = axum::serve(listener, extra.merge(self.router()))
             .with_graceful_shutdown(shutdown)
             .await;
         scheduler.abort();
         result
+    }
+
+    /// Creates the tenant unless it exists; returns a fresh admin key for it.
+    pub async fn ensure_tenant(&self, name: &str) -> Result<String, ApiError> {
+        if self.state.registry.get(name).is_some() {
+            return Ok(self.state.registry.create_key(name).await?.1);
+        }
+        Ok(self.state.registry.create(name).await?.1)
+    }
+
+    /// Function log entries of a tenant newer than `cursor_ms` (waits up to `timeout`).
+    pub async fn function_logs(
+        &self,
+        tenant: &str,
+        cursor_ms: f64,
+        timeout: Duration,
+    ) -> (Vec<serde_json::Value>, f64) {
+        self.state.logs.since(tenant, cursor_ms, timeout).await
+    }
+
+    /// Wakes the scheduler (after a deploy).
+    pub fn wake_scheduler(&self) {
+        self.state.scheduler_wake.notify_one();
     }
 }
 

@@ -176,6 +176,8 @@ pub(crate) async fn run(socket: WebSocket, state: Arc<AppState>, admission: Admi
     let (mutations, mutation_rx) = mpsc::channel::<MutationJob>(state.config.ws_mutation_queue_max);
     let mut disconnect = state.disconnect_signal(admission.tenant.as_str());
     disconnect.mark_unchanged();
+    let mut deployments = state.runner.deployments_changed(&admission.tenant);
+    deployments.mark_unchanged();
     let mut session = Session {
         state: state.clone(),
         admission: admission.clone(),
@@ -221,6 +223,14 @@ pub(crate) async fn run(socket: WebSocket, state: Arc<AppState>, admission: Admi
                     query.dirty = true;
                     session.needs_update = true;
                 }
+                Ok(())
+            }
+            Ok(()) = deployments.changed() => {
+                // New code: every live query re-runs.
+                for query in session.queries.values_mut() {
+                    query.dirty = true;
+                }
+                session.needs_update = !session.queries.is_empty();
                 Ok(())
             }
             changed = disconnect.changed() => match changed {
