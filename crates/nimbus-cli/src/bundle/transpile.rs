@@ -34,7 +34,7 @@ fn line_col(source: &str, offset: u32) -> (usize, usize) {
 
 /// Replaces an AST string with one allocated in the AST's arena.
 fn set_str<'a>(allocator: &'a Allocator, target: &mut Str<'a>, value: &str) {
-    *target = Str::from(&*allocator.alloc_str(value));
+    *target = Str::from(allocator.alloc_str(value));
 }
 
 /// Transpiles `source` (from `file`); `rewrite(specifier)` returns the specifier to emit.
@@ -49,7 +49,7 @@ pub fn transpile(
         .with_module(true);
     let parsed = Parser::new(&allocator, source, source_type).parse();
     if let Some(error) = parsed.diagnostics.first() {
-        let offset = error.labels.first().map_or(0, |l| l.offset() as u32);
+        let offset = error.labels.first().map_or(0, |l| l.offset());
         let (line, column) = line_col(source, offset);
         return Err(TranspileError {
             message: format!("{}:{line}:{column}: {}", file.display(), error.message),
