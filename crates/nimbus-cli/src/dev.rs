@@ -19,8 +19,8 @@ use nimbus_server::{Server, ServerConfig};
 use nimbus_storage::{SqlitePersistence, TenantName};
 use notify::{RecursiveMode, Watcher};
 
-use crate::bundle;
-use crate::codegen;
+use nimbus_cli::bundle;
+use nimbus_cli::codegen;
 
 /// Quiet time after the last file change before rebuilding.
 const DEBOUNCE: Duration = Duration::from_millis(150);

@@ -5,8 +5,6 @@
 //! administer the server. Exit codes: 0 success, 1 the operation failed (the message says
 //! why), 2 bad usage.
 
-mod bundle;
-mod codegen;
 mod dev;
 mod init;
 mod remote;

@@ -10,8 +10,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value as Json, json};
 
-use crate::bundle;
-use crate::codegen;
+use nimbus_cli::bundle;
+use nimbus_cli::codegen;
 
 /// Where the server is and how to authenticate.
 #[derive(Debug, Args, Clone)]
