@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use nimbus_functions::AppModules;
 use nimbus_runtime::ModuleSource;
 use nimbus_server::{Server, ServerConfig};
@@ -275,4 +275,91 @@ async fn tenants_are_admitted_at_the_edge_and_isolated() {
     let (status, body) = server.post("/t/alpha/api/query_ts", json!({}), None).await;
     assert_eq!(status, 200);
     assert!(body["ts"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_operator_key_and_count_calls() {
+    let server = start(None).await;
+    server.create_tenant("metered").await;
+    server
+        .post(
+            "/t/metered/api/query",
+            json!({ "path": "messages:list", "args": {} }),
+            None,
+        )
+        .await;
+    let anonymous = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let response = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .bearer_auth(OPERATOR_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(
+            "nimbus_function_calls_total{tenant=\"metered\",kind=\"query\",outcome=\"success\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("nimbus_function_latency_seconds_bucket"),
+        "{text}"
+    );
+    assert!(text.contains("nimbus_executor_queued_jobs"), "{text}");
+    let health = server
+        .http
+        .get(format!("{}/health", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_user_tokens_get_convex_auth_error_over_the_socket() {
+    use tokio_tungstenite::tungstenite::Message;
+    let server = start(None).await;
+    server.create_tenant("authy").await;
+    let url = format!(
+        "{}/t/authy/api/1.48.0/sync",
+        server.base.replace("http://", "ws://")
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let connect = json!({ "type": "Connect", "sessionId": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "connectionCount": 0, "lastCloseReason": "InitialConnect", "clientTs": 1 });
+    socket
+        .send(Message::Text(connect.to_string().into()))
+        .await
+        .unwrap();
+    let authenticate = json!({ "type": "Authenticate", "baseVersion": 0, "tokenType": "User", "value": "header.payload.signature" });
+    socket
+        .send(Message::Text(authenticate.to_string().into()))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let Message::Text(text) = reply else {
+        panic!("expected a text frame, got {reply:?}")
+    };
+    let message: Json = serde_json::from_str(&text).unwrap();
+    assert_eq!(message["type"], "AuthError", "{message}");
+    assert_eq!(message["authUpdateAttempted"], true);
+    assert!(
+        message["error"]
+            .as_str()
+            .unwrap()
+            .contains("No auth provider"),
+        "{message}"
+    );
 }

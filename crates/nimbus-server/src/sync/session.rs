@@ -155,6 +155,16 @@ pub(crate) async fn run(socket: WebSocket, state: Arc<AppState>, admission: Admi
             tokio::select! {
                 biased;
                 Some((code, reason)) = close_rx.recv() => {
+                    // Deliver what is already queued (an AuthError, a FatalError) before the
+                    // close frame, within a bound: a client too slow to read gets the close.
+                    let flush = async {
+                        while let Ok(message) = outbound_rx.try_recv() {
+                            if sink.send(message).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;
                     let frame = CloseFrame { code, reason: reason.into() };
                     let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
                     return;
