@@ -95,6 +95,8 @@ fn syscall_family(op: &str) -> GrantFamily {
         | "getFunctionMetadata"
         | "getDeploymentMetadata" => GrantFamily::Identity,
         _ if op.starts_with("storage") => GrantFamily::Storage,
+        // The `NIMBUS` binding of fetch apps calls the tenant's functions.
+        _ if op.starts_with("nimbus/") => GrantFamily::Functions,
         _ => GrantFamily::Database,
     }
 }

@@ -101,6 +101,19 @@ pub enum EntryPoint {
         /// The module source.
         source: String,
     },
+    /// A Workers-style app: `module`'s default export's `fetch(request, env, ctx)` is called
+    /// with a `Request` built from `request_json` (`{url, method, headers: [[k, v]…],
+    /// bodyBase64}`) and `env` from `env_json` (plus the `NIMBUS` binding for the tenant's
+    /// functions). The outcome is the `Response` as JSON text (`{status, statusText,
+    /// headers, bodyBase64}`), after every `ctx.waitUntil` promise settled.
+    Fetch {
+        /// Module path of the app's main module.
+        module: String,
+        /// The request, as JSON text.
+        request_json: String,
+        /// Environment variables (and granted secrets), as a JSON object text.
+        env_json: String,
+    },
 }
 
 /// One invocation, as data.

@@ -282,3 +282,92 @@ fn a_promise_that_cannot_settle_is_reported() {
     .unwrap_err();
     assert_eq!(err.code, ErrorCode::NeverResolves);
 }
+
+#[test]
+fn workers_style_fetch_apps_answer_requests() {
+    let source = r#"
+        let served = 0;
+        export default {
+            async fetch(request, env, ctx) {
+                served += 1;
+                let later = false;
+                ctx.waitUntil(Promise.resolve().then(() => { later = true; }));
+                const body = await request.text();
+                return new Response(JSON.stringify({ method: request.method, url: request.url, body, greeting: env.GREETING, served }), {
+                    status: 201,
+                    headers: { "x-app": "yes" },
+                });
+            },
+        };
+    "#;
+    let bundle = nimbus_runtime::RuntimeBundle::from_sources([("index.js", source)]);
+    let policy = policy_all_grants();
+    let mut req = request(
+        &bundle,
+        policy.clone(),
+        Arc::new(RecordingBridge::default()),
+        "index.js",
+        "",
+        ExecutionMode::Action,
+    );
+    req.entry = nimbus_runtime::EntryPoint::Fetch {
+        module: "index.js".into(),
+        request_json: json!({ "url": "http://app.localhost/x?y=1", "method": "POST", "headers": [["content-type", "text/plain"]], "bodyBase64": "aGk=" }).to_string(),
+        env_json: json!({ "GREETING": "hello" }).to_string(),
+    };
+    let mut isolate = nimbus_runtime::Isolate::new(
+        req.tenant.clone(),
+        &bundle,
+        policy.limits(),
+        nimbus_runtime::BytecodeCache::default(),
+    )
+    .unwrap();
+    let blocker = nimbus_runtime::Blocker::own();
+    let watchdog = nimbus_runtime::Watchdog::start();
+    let first: serde_json::Value = serde_json::from_str(
+        &isolate
+            .invoke(&req, &blocker, &watchdog)
+            .unwrap()
+            .result_json,
+    )
+    .unwrap();
+    assert_eq!(first["status"], 201);
+    assert!(
+        first["headers"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(["x-app", "yes"]))
+    );
+    let body = String::from_utf8(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            first["bodyBase64"].as_str().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body,
+        json!({ "method": "POST", "url": "http://app.localhost/x?y=1", "body": "hi", "greeting": "hello", "served": 1 })
+    );
+    let second: serde_json::Value = serde_json::from_str(
+        &isolate
+            .invoke(&req, &blocker, &watchdog)
+            .unwrap()
+            .result_json,
+    )
+    .unwrap();
+    let body = String::from_utf8(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            second["bodyBase64"].as_str().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        body.contains("\"served\":2"),
+        "module state persists in a warm isolate: {body}"
+    );
+}

@@ -34,6 +34,12 @@ pub struct ServerConfig {
     pub log_poll_timeout: Duration,
     /// How often the scheduler looks for due jobs when nothing woke it sooner.
     pub scheduler_poll_interval: Duration,
+    /// Wall-clock limit of one request to a fetch app.
+    pub fetch_app_timeout: Duration,
+    /// Whether fetch apps may make outbound `fetch` calls (the `network` grant).
+    pub fetch_apps_network: bool,
+    /// Whether fetch apps see their secrets in `env` (the `secrets` grant).
+    pub fetch_apps_secrets: bool,
     /// Function runner settings.
     pub runner: RunnerConfig,
 }
@@ -55,6 +61,9 @@ impl ServerConfig {
             log_entries_max: 10_000,
             log_poll_timeout: Duration::from_secs(10),
             scheduler_poll_interval: Duration::from_secs(1),
+            fetch_app_timeout: Duration::from_secs(30),
+            fetch_apps_network: false,
+            fetch_apps_secrets: false,
             runner: RunnerConfig::default(),
         }
     }

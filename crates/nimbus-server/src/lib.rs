@@ -13,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fetch_apps;
 pub mod logs;
 pub mod metrics;
 pub mod push;
@@ -70,8 +71,13 @@ impl Server {
             dedupe: Mutex::new(HashMap::new()),
             scheduler_wake: tokio::sync::Notify::new(),
             pushes: Default::default(),
+            fetch_apps: Default::default(),
             config,
         });
+        state
+            .fetch_apps
+            .load(&state.runner, &state.registry.active())
+            .await;
         Ok(Self { state })
     }
 

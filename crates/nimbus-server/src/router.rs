@@ -63,15 +63,28 @@ fn tenant_router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/get_canonical_urls", get(push::canonical_urls))
         .route("/api/stream_function_logs", get(push::stream_function_logs))
+        .route(
+            "/api/nimbus/apps/{app}",
+            axum::routing::put(crate::fetch_apps::deploy),
+        )
         .layer(DefaultBodyLimit::max(state.config.push_body_bytes_max))
         .layer(RequestDecompressionLayer::new());
+    let apps = Router::new()
+        .route("/apps/{*rest}", any(crate::fetch_apps::by_path))
+        .layer(DefaultBodyLimit::max(
+            crate::fetch_apps::FETCH_APP_BODY_BYTES_MAX,
+        ));
     let site = Router::new()
         .route("/http", any(http_actions::handle))
         .route("/http/{*rest}", any(http_actions::handle))
         .layer(DefaultBodyLimit::max(
             state.config.runner.http_body_bytes_max,
         ));
-    api.merge(push).layer(cors()).merge(site).with_state(state)
+    api.merge(push)
+        .layer(cors())
+        .merge(site)
+        .merge(apps)
+        .with_state(state)
 }
 
 /// The whole router.
@@ -127,6 +140,9 @@ async fn dispatch(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_owned();
+    if let Some(app) = state.fetch_apps.by_host(&host) {
+        return crate::fetch_apps::by_host(state.clone(), app, request).await;
+    }
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let (name, rest, base_url) = if let Some((name, rest)) = tenant_from_path(&path) {

@@ -35,6 +35,8 @@ pub struct AppState {
     pub scheduler_wake: tokio::sync::Notify,
     /// Pushes between `start_push` and `finish_push`.
     pub pushes: crate::push::PendingPushes,
+    /// Workers-style fetch apps.
+    pub fetch_apps: crate::fetch_apps::FetchApps,
 }
 
 impl std::fmt::Debug for AppState {

@@ -2,97 +2,14 @@
 //! live subscription that updates after another client's mutation. Plus the HTTP edge:
 //! tenant admission by path and Host, keys required where they must be.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use nimbus_functions::AppModules;
-use nimbus_runtime::ModuleSource;
-use nimbus_server::{Server, ServerConfig};
-use nimbus_storage::{MemoryPersistence, TenantName};
 use serde_json::{Value as Json, json};
-
-const OPERATOR_KEY: &str = "test-operator-key";
-
-fn fixture_modules() -> AppModules {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/app.bundle.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{} is missing ({e}); run: npm ci --prefix tests/fixtures && node tests/fixtures/bundle.mjs tests/fixtures/app tests/fixtures/app.bundle.json", path.display())
-    });
-    let json: Json = serde_json::from_str(&text).unwrap();
-    let module = |m: &Json| ModuleSource {
-        path: m["path"].as_str().unwrap().into(),
-        source: m["source"].as_str().unwrap().into(),
-    };
-    AppModules {
-        modules: json["modules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(module)
-            .collect(),
-        schema: json.get("schema").filter(|s| !s.is_null()).map(module),
-    }
-}
-
-struct Running {
-    base: String,
-    http: reqwest::Client,
-    server: Server,
-}
-
-async fn start(default_tenant: Option<&str>) -> Running {
-    let mut config = ServerConfig::new(OPERATOR_KEY);
-    config.default_tenant = default_tenant.map(str::to_owned);
-    let server = Server::new(Arc::new(MemoryPersistence::new()), config)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(server.clone().serve(listener, std::future::pending()));
-    Running {
-        base,
-        http: reqwest::Client::new(),
-        server,
-    }
-}
-
-impl Running {
-    async fn create_tenant(&self, name: &str) -> String {
-        let response = self
-            .http
-            .post(format!("{}/_nimbus/tenants", self.base))
-            .bearer_auth(OPERATOR_KEY)
-            .json(&json!({ "name": name }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
-        let body: Json = response.json().await.unwrap();
-        self.server
-            .runner()
-            .deploy(
-                &TenantName::new(name).unwrap(),
-                fixture_modules(),
-                BTreeMap::new(),
-            )
-            .await
-            .unwrap();
-        body["adminKey"].as_str().unwrap().to_owned()
-    }
-
-    async fn post(&self, path: &str, body: Json, auth: Option<&str>) -> (u16, Json) {
-        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
-        if let Some(auth) = auth {
-            request = request.header("authorization", auth);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Json::Null))
-    }
-}
+use support::{OPERATOR_KEY, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rust_convex_client_queries_mutates_and_subscribes() {

@@ -68,6 +68,7 @@ pub struct Isolate {
     // the runtime.
     namespaces: HashMap<String, Persistent<Object<'static>>>,
     reset: Option<Persistent<Function<'static>>>,
+    fetch_entry: Option<Persistent<Function<'static>>>,
     context: Context,
     runtime: Runtime,
     state: SharedState,
@@ -131,12 +132,13 @@ impl Isolate {
         );
         let context = Context::full(&runtime).map_err(engine_error)?;
         let state: SharedState = Rc::new(RefCell::new(InvocationState::idle()));
-        let reset = context
+        let (reset, fetch_entry) = context
             .with(|ctx| install_globals(&ctx, &state, &interrupt))
             .map_err(|e| RuntimeError::internal(format!("installing isolate globals: {e}")))?;
         Ok(Self {
             namespaces: HashMap::new(),
             reset: Some(reset),
+            fetch_entry: Some(fetch_entry),
             context,
             runtime,
             state,
@@ -246,6 +248,7 @@ impl Isolate {
         let result = {
             let namespaces = &mut self.namespaces;
             let reset = &self.reset;
+            let fetch_entry = &self.fetch_entry;
             let loader_source = &self.loader_source;
             let scripts = &mut self.scripts;
             self.context.with(|ctx| {
@@ -264,6 +267,25 @@ impl Isolate {
                     } => {
                         let namespace = import_namespace(&ctx, namespaces, module, &env)?;
                         call_export(&ctx, namespace, module, export_path, args, *returns, &env)
+                    }
+                    EntryPoint::Fetch {
+                        module,
+                        request_json,
+                        env_json,
+                    } => {
+                        let namespace = import_namespace(&ctx, namespaces, module, &env)?;
+                        let app: Value = namespace
+                            .get("default")
+                            .map_err(|e| js_error(&ctx, e, &env))?;
+                        let Some(entry) = fetch_entry else {
+                            return Err(RuntimeError::internal("fetch entry missing"));
+                        };
+                        let entry = entry.clone().restore(&ctx).map_err(engine_error)?;
+                        let returned: Value = entry
+                            .call((app, request_json.as_str(), env_json.as_str()))
+                            .map_err(|e| js_error(&ctx, e, &env))?;
+                        let settled = settle(&ctx, returned, &env)?;
+                        encode_result(&ctx, settled, ReturnEncoding::JsonText, &env)
                     }
                     EntryPoint::Script { source } => {
                         *scripts += 1;
@@ -333,7 +355,7 @@ fn install_globals<'js>(
     ctx: &Ctx<'js>,
     state: &SharedState,
     interrupt: &Arc<Interrupt>,
-) -> rquickjs::Result<Persistent<Function<'static>>> {
+) -> rquickjs::Result<(Persistent<Function<'static>>, Persistent<Function<'static>>)> {
     let natives = Object::new(ctx.clone())?;
     host_natives::install(ctx, &natives, state, interrupt)?;
     env_natives::install(ctx, &natives, state)?;
@@ -352,7 +374,11 @@ fn install_globals<'js>(
     while ctx.execute_pending_job() {}
     promise.finish::<()>()?;
     let reset: Function = module.get("reset")?;
-    Ok(Persistent::save(ctx, reset))
+    let fetch_entry: Function = module.get("fetchEntry")?;
+    Ok((
+        Persistent::save(ctx, reset),
+        Persistent::save(ctx, fetch_entry),
+    ))
 }
 
 /// Declares one of the runtime's own modules, from bytecode compiled once per process.

@@ -322,6 +322,41 @@ defineGlobal(
   },
 );
 
+// ---- Workers-style fetch apps ----------------------------------------------------------------
+
+// Calls the app's `fetch(request, env, ctx)` and describes the Response for the host. The
+// `NIMBUS` binding reaches the tenant's Convex functions through the host (grant: functions).
+export async function fetchEntry(app, requestJson, envJson) {
+  if (!app || typeof app.fetch !== "function") {
+    throw new TypeError("the app's main module must `export default { fetch(request, env, ctx) { … } }`");
+  }
+  const described = JSON.parse(requestJson);
+  const body = described.bodyBase64 == null ? null : new Uint8Array(natives.base64ToBytes(described.bodyBase64));
+  const request = new Request(described.url, { method: described.method, headers: described.headers, body });
+  const call = (kind) => async (name, args = {}) =>
+    JSON.parse(await natives.asyncSyscall(`nimbus/${kind}`, JSON.stringify({ name, args })));
+  const env = { ...JSON.parse(envJson), NIMBUS: { query: call("query"), mutation: call("mutation"), action: call("action") } };
+  const pending = [];
+  const ctx = {
+    waitUntil(promise) {
+      pending.push(Promise.resolve(promise));
+    },
+    passThroughOnException() {},
+  };
+  const response = await app.fetch(request, env, ctx);
+  if (!(response instanceof Response)) {
+    throw new TypeError("fetch() must return a Response");
+  }
+  await Promise.allSettled(pending);
+  const bytes = response.body;
+  return JSON.stringify({
+    status: response.status,
+    statusText: response.statusText,
+    headers: [...response.headers],
+    bodyBase64: bytes === null ? null : natives.bytesToBase64(bytes),
+  });
+}
+
 // Per-invocation reset used by warm isolates.
 export function reset() {
   timers.clear();

@@ -1,0 +1,591 @@
+//! Workers-style fetch apps: a tenant deploys an ES module bundle whose default export has
+//! `fetch(request, env, ctx)`; requests reach it by one of its hostnames or by
+//! `/t/<tenant>/apps/<app>/…`.
+//!
+//! Each app runs in its own isolates (its admission key is `<tenant>/<app>`, so two apps never
+//! share an isolate or a global, even with identical code), warm by default: module state
+//! persists across requests of one app — an explicit contract — and never crosses apps. The
+//! registry swaps an app's version atomically on deploy; a request in flight keeps the version
+//! it started with. `env` holds the app's variables (and its secrets only when the tenant's
+//! grants include `secrets`); `env.NIMBUS` calls the tenant's Convex functions through the same
+//! runner and single mutation path.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use nimbus_functions::{CallRequest, Caller, FunctionKind, FunctionRunner};
+use nimbus_runtime::{
+    CancelToken, EntryPoint, ErrorCode, ExecutionMode, GrantFamily, HostBridge, HostCall,
+    HostCallContext, HostError, HostFuture, InvocationAuth, InvocationRequest, ModuleSource,
+    PoolKind, RuntimeBundle, RuntimeGrants, RuntimePolicy, TenantId,
+};
+use nimbus_storage::TenantName;
+use nimbus_values::Value;
+use parking_lot::RwLock;
+use serde_json::{Value as Json, json};
+
+use crate::api::envelope::{parse_body, request_id};
+use crate::auth::credentials;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tenants::Admission;
+
+/// Largest request or response body of a fetch app, in bytes.
+pub const FETCH_APP_BODY_BYTES_MAX: usize = 32 * 1024 * 1024;
+/// Heap limit of a fetch app's isolate, in MiB.
+pub const FETCH_APP_HEAP_MIB: u32 = 64;
+const META_PREFIX: &str = "fetch-app/";
+
+/// One deployed app version.
+#[derive(Debug)]
+pub struct FetchApp {
+    tenant: TenantName,
+    name: String,
+    main: String,
+    bundle: RuntimeBundle,
+    env: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
+    hostnames: Vec<String>,
+}
+
+/// All apps, and the hostnames that reach them.
+#[derive(Debug, Default)]
+pub struct FetchApps {
+    apps: RwLock<HashMap<(String, String), Arc<FetchApp>>>,
+    hosts: RwLock<HashMap<String, (String, String)>>,
+}
+
+fn policy(network: bool, timeout: Duration) -> Arc<RuntimePolicy> {
+    let mut grants = RuntimeGrants::none()
+        .with(GrantFamily::Functions)
+        .with(GrantFamily::Env);
+    if network {
+        grants = grants.with(GrantFamily::Network);
+    }
+    Arc::new(
+        RuntimePolicy::builder()
+            .grants(grants)
+            .pool(PoolKind::Warm)
+            .wall_timeout(timeout)
+            .heap_mib(FETCH_APP_HEAP_MIB)
+            .admission(nimbus_runtime::AdmissionCaps {
+                active_max: 4,
+                queue_max: 1024,
+                in_flight_max: 1028,
+            })
+            .build()
+            .expect("the fetch app policy is valid"),
+    )
+}
+
+fn app_json(app: &FetchApp) -> Json {
+    json!({
+        "name": app.name,
+        "main": app.main,
+        "hash": app.bundle.expected_hash().to_hex(),
+        "modules": app.bundle.paths().map(|p| json!({ "path": p, "source": app.bundle.module(p).map(|s| s.to_string()) })).collect::<Vec<_>>(),
+        "env": app.env,
+        "secrets": app.secrets,
+        "hostnames": app.hostnames,
+    })
+}
+
+fn app_from_json(tenant: &TenantName, json: &Json) -> Option<FetchApp> {
+    let modules = json["modules"]
+        .as_array()?
+        .iter()
+        .map(|m| {
+            Some(ModuleSource {
+                path: m["path"].as_str()?.to_owned(),
+                source: m["source"].as_str()?.into(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let hash = nimbus_runtime::BundleHash::from_hex(json["hash"].as_str()?)?;
+    let strings = |j: &Json| {
+        j.as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Some(FetchApp {
+        tenant: tenant.clone(),
+        name: json["name"].as_str()?.to_owned(),
+        main: json["main"].as_str()?.to_owned(),
+        bundle: RuntimeBundle::new(modules, hash),
+        env: strings(&json["env"]),
+        secrets: strings(&json["secrets"]),
+        hostnames: json["hostnames"]
+            .as_array()
+            .map(|h| {
+                h.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+impl FetchApps {
+    /// The app a Host header names, if any.
+    pub fn by_host(&self, host: &str) -> Option<Arc<FetchApp>> {
+        let host = host.rsplit_once(':').map_or(host, |(h, p)| {
+            if p.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        });
+        let key = self.hosts.read().get(&host.to_ascii_lowercase()).cloned()?;
+        self.apps.read().get(&key).cloned()
+    }
+
+    fn get(&self, tenant: &str, name: &str) -> Option<Arc<FetchApp>> {
+        self.apps
+            .read()
+            .get(&(tenant.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    /// Loads every app of the given tenants (at startup).
+    pub async fn load(&self, runner: &FunctionRunner, tenants: &[TenantName]) {
+        for tenant in tenants {
+            let Ok(db) = runner.engine().database(tenant).await else {
+                continue;
+            };
+            let Ok(Some(index)) = db.get_meta("fetch-apps").await else {
+                continue;
+            };
+            let names: Vec<String> = serde_json::from_slice(&index).unwrap_or_default();
+            for name in names {
+                if let Ok(Some(bytes)) = db.get_meta(&format!("{META_PREFIX}{name}")).await
+                    && let Ok(json) = serde_json::from_slice::<Json>(&bytes)
+                    && let Some(app) = app_from_json(tenant, &json)
+                {
+                    self.install(Arc::new(app));
+                }
+            }
+        }
+    }
+
+    fn install(&self, app: Arc<FetchApp>) {
+        let key = (app.tenant.as_str().to_owned(), app.name.clone());
+        let mut hosts = self.hosts.write();
+        hosts.retain(|_, owner| *owner != key);
+        for host in &app.hostnames {
+            hosts.insert(host.clone(), key.clone());
+        }
+        self.apps.write().insert(key, app);
+    }
+}
+
+/// The host side of a fetch app: `env.NIMBUS` calls and outbound `fetch`.
+struct FetchAppBridge {
+    runner: FunctionRunner,
+    tenant: TenantName,
+}
+
+impl HostBridge for FetchAppBridge {
+    fn call(&self, _ctx: &HostCallContext, call: HostCall) -> Result<String, HostError> {
+        Err(HostError::new(format!(
+            "{} is not available to fetch apps",
+            call.describe()
+        )))
+    }
+
+    fn call_async(&self, _ctx: &HostCallContext, call: HostCall) -> HostFuture {
+        let (runner, tenant) = (self.runner.clone(), self.tenant.clone());
+        Box::pin(async move {
+            match call {
+                HostCall::AsyncSyscall { op, args_json } => {
+                    let kind = match op.as_str() {
+                        "nimbus/query" => FunctionKind::Query,
+                        "nimbus/mutation" => FunctionKind::Mutation,
+                        "nimbus/action" => FunctionKind::Action,
+                        _ => return Err(HostError::new(format!("unknown operation {op}"))),
+                    };
+                    let args: Json = serde_json::from_str(&args_json)
+                        .map_err(|e| HostError::new(e.to_string()))?;
+                    let path = args["name"]
+                        .as_str()
+                        .ok_or_else(|| HostError::new("env.NIMBUS calls need a function name"))?
+                        .to_owned();
+                    let value = Value::from_json(&args["args"])
+                        .map_err(|e| HostError::new(e.to_string()))?;
+                    let outcome = runner
+                        .call(CallRequest {
+                            tenant,
+                            path,
+                            args: value,
+                            caller: Caller::Admin,
+                            identity: None,
+                            expected_kind: Some(kind),
+                        })
+                        .await
+                        .map_err(|e| HostError {
+                            message: e.message,
+                            data: e.data.map(|d| d.to_json_text()),
+                        })?;
+                    Ok(outcome.value.to_json().to_string())
+                }
+                HostCall::Fetch(request) => runner.fetcher().fetch(tenant.as_str(), request).await,
+                other => Err(HostError::new(format!(
+                    "{} is not available to fetch apps",
+                    other.describe()
+                ))),
+            }
+        })
+    }
+}
+
+fn require_admin(
+    state: &AppState,
+    admission: &Admission,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<(), ApiError> {
+    if !credentials(headers, query, &state.registry, admission.tenant.as_str())?.is_admin() {
+        return Err(ApiError::unauthenticated(
+            "MissingAdminKey",
+            "deploying apps needs the tenant's admin key: `Authorization: Convex <adminKey>`",
+        ));
+    }
+    Ok(())
+}
+
+/// `PUT /api/nimbus/apps/{app}` `{main, modules: [{path, source}], env?, secrets?, hostnames?}`.
+pub async fn deploy(
+    State(state): State<Arc<AppState>>,
+    Extension(admission): Extension<Admission>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &admission, &headers, query.as_deref())?;
+    TenantName::new(&name).map_err(|_| {
+        ApiError::bad_request(
+            "InvalidAppName",
+            "app names use lower-case letters, digits and dashes",
+        )
+    })?;
+    let body = parse_body(&body)?;
+    let modules: Vec<ModuleSource> = body["modules"]
+        .as_array()
+        .ok_or_else(|| {
+            ApiError::bad_request("InvalidApp", "the body needs `modules`: [{path, source}]")
+        })?
+        .iter()
+        .map(|m| {
+            Some(ModuleSource {
+                path: m["path"].as_str()?.to_owned(),
+                source: m["source"].as_str()?.into(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            ApiError::bad_request("InvalidApp", "every module needs a `path` and a `source`")
+        })?;
+    let main = body["main"].as_str().unwrap_or("index.js").to_owned();
+    let strings = |j: &Json| -> BTreeMap<String, String> {
+        j.as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let hostnames: Vec<String> = body["hostnames"]
+        .as_array()
+        .map(|h| {
+            h.iter()
+                .filter_map(|x| x.as_str().map(|s| s.to_ascii_lowercase()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for host in &hostnames {
+        if let Some(owner) = state.fetch_apps.hosts.read().get(host)
+            && *owner != (admission.tenant.as_str().to_owned(), name.clone())
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "HostnameTaken",
+                format!("the hostname {host} already belongs to another app"),
+            ));
+        }
+    }
+    let bundle = RuntimeBundle::sealed(modules);
+    if bundle.module(&main).is_none() {
+        return Err(ApiError::bad_request(
+            "InvalidApp",
+            format!("the main module {main} is not in `modules`"),
+        ));
+    }
+    // The app must load and export a fetch handler before it replaces the running version.
+    let check = format!(
+        "import * as main from {};\nexport default () => typeof (main.default && main.default.fetch);\n",
+        Json::String(format!("./{main}"))
+    );
+    let outcome = state
+        .runner
+        .executor()
+        .invoke_unqueued(InvocationRequest {
+            tenant: TenantId::new(format!("{}/{name}", admission.tenant.as_str())),
+            bundle: bundle.clone(),
+            policy: policy(false, state.config.fetch_app_timeout),
+            bridge: Arc::new(nimbus_runtime::NoHost),
+            entry: EntryPoint::Script { source: check },
+            mode: ExecutionMode::Action,
+            auth: InvocationAuth::Admin,
+            request_id: "deploy".into(),
+            cancel: CancelToken::new(),
+        })
+        .await
+        .map_err(|e| {
+            ApiError::bad_request(
+                "InvalidApp",
+                format!("the app failed to load: {}", e.message),
+            )
+        })?;
+    if outcome.result_json != "\"function\"" {
+        return Err(ApiError::bad_request(
+            "InvalidApp",
+            "the main module must `export default { fetch(request, env, ctx) { … } }`",
+        ));
+    }
+    let app = FetchApp {
+        tenant: admission.tenant.clone(),
+        name: name.clone(),
+        main,
+        bundle,
+        env: strings(&body["env"]),
+        secrets: strings(&body["secrets"]),
+        hostnames,
+    };
+    let db = state.runner.engine().database(&admission.tenant).await?;
+    db.put_meta(
+        &format!("{META_PREFIX}{name}"),
+        Some(serde_json::to_vec(&app_json(&app)).unwrap_or_default()),
+    )
+    .await?;
+    let mut names: Vec<String> = match db.get_meta("fetch-apps").await? {
+        Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    if !names.contains(&name) {
+        names.push(name.clone());
+        db.put_meta(
+            "fetch-apps",
+            Some(serde_json::to_vec(&names).unwrap_or_default()),
+        )
+        .await?;
+    }
+    let url = format!("{}/apps/{name}", admission.base_url);
+    let hostnames = app.hostnames.clone();
+    state.fetch_apps.install(Arc::new(app));
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({ "name": name, "url": url, "hostnames": hostnames })),
+    )
+        .into_response())
+}
+
+/// `/apps/{app}` and `/apps/{app}/{*rest}` under a tenant.
+pub async fn by_path(
+    State(state): State<Arc<AppState>>,
+    Extension(admission): Extension<Admission>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().strip_prefix("/apps/").unwrap_or("");
+    let (name, rest) = path
+        .split_once('/')
+        .map_or((path, "/".to_owned()), |(n, r)| (n, format!("/{r}")));
+    let Some(app) = state.fetch_apps.get(admission.tenant.as_str(), name) else {
+        return ApiError::not_found(
+            "AppNotFound",
+            format!(
+                "tenant \"{}\" has no app \"{name}\"",
+                admission.tenant.as_str()
+            ),
+        )
+        .into_response();
+    };
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    serve(
+        &state,
+        app,
+        format!("http://{host}{rest}{query}"),
+        method,
+        headers,
+        body,
+    )
+    .await
+}
+
+/// A request whose Host is an app's hostname.
+pub async fn by_host(
+    state: Arc<AppState>,
+    app: Arc<FetchApp>,
+    request: axum::extract::Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, FETCH_APP_BODY_BYTES_MAX).await {
+        Ok(bytes) => bytes,
+        Err(_) => return too_large(),
+    };
+    let host = parts
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    serve(
+        &state,
+        app,
+        format!("http://{host}{path}"),
+        parts.method,
+        parts.headers,
+        body,
+    )
+    .await
+}
+
+fn too_large() -> Response {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "BodyTooLarge",
+        format!("request bodies of fetch apps are limited to {FETCH_APP_BODY_BYTES_MAX} bytes"),
+    )
+    .into_response()
+}
+
+async fn serve(
+    state: &Arc<AppState>,
+    app: Arc<FetchApp>,
+    url: String,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if body.len() > FETCH_APP_BODY_BYTES_MAX {
+        return too_large();
+    }
+    let request_id = request_id(&headers);
+    let header_pairs: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let body_b64 = match method {
+        Method::GET | Method::HEAD => None,
+        _ => Some(STANDARD.encode(&body)),
+    };
+    let request_json = json!({ "url": url, "method": method.as_str(), "headers": header_pairs, "bodyBase64": body_b64 }).to_string();
+    let network = state.config.fetch_apps_network;
+    let mut env = app.env.clone();
+    if state.config.fetch_apps_secrets {
+        env.extend(app.secrets.clone());
+    }
+    let started = Instant::now();
+    let invocation = InvocationRequest {
+        tenant: TenantId::new(format!("{}/{}", app.tenant.as_str(), app.name)),
+        bundle: app.bundle.clone(),
+        policy: policy(network, state.config.fetch_app_timeout),
+        bridge: Arc::new(FetchAppBridge {
+            runner: state.runner.clone(),
+            tenant: app.tenant.clone(),
+        }),
+        entry: EntryPoint::Fetch {
+            module: app.main.clone(),
+            request_json,
+            env_json: serde_json::to_string(&env).unwrap_or_default(),
+        },
+        mode: ExecutionMode::Action,
+        auth: InvocationAuth::Anonymous,
+        request_id: request_id.clone(),
+        cancel: CancelToken::new(),
+    };
+    let result = state.runner.executor().invoke(invocation).await;
+    let identifier = format!("app:{}", app.name);
+    match result {
+        Ok(outcome) => {
+            let lines: Vec<String> = outcome.logs.iter().map(|l| l.to_convex_string()).collect();
+            state.logs.record(
+                app.tenant.as_str(),
+                "HttpAction",
+                &identifier,
+                &lines,
+                None,
+                started.elapsed().as_secs_f64(),
+            );
+            let described: Json = serde_json::from_str(&outcome.result_json).unwrap_or_default();
+            let body = described["bodyBase64"]
+                .as_str()
+                .map(|b| STANDARD.decode(b).unwrap_or_default())
+                .unwrap_or_default();
+            if body.len() > FETCH_APP_BODY_BYTES_MAX {
+                return ApiError::internal("the app's response body exceeds the size limit")
+                    .into_response();
+            }
+            let status = StatusCode::from_u16(described["status"].as_u64().unwrap_or(200) as u16)
+                .unwrap_or(StatusCode::OK);
+            let mut builder = Response::builder().status(status);
+            for pair in described["headers"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                if let (Some(k), Some(v)) = (pair[0].as_str(), pair[1].as_str())
+                    && let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v))
+                {
+                    builder = builder.header(k, v);
+                }
+            }
+            builder
+                .body(Body::from(body))
+                .unwrap_or_else(|_| ApiError::internal("bad response").into_response())
+        }
+        Err(error) => {
+            let lines: Vec<String> = error.logs.iter().map(|l| l.to_convex_string()).collect();
+            state.logs.record(
+                app.tenant.as_str(),
+                "HttpAction",
+                &identifier,
+                &lines,
+                Some(&error.message),
+                started.elapsed().as_secs_f64(),
+            );
+            let status = match error.code {
+                ErrorCode::Timeout | ErrorCode::WorkerQuarantined => StatusCode::GATEWAY_TIMEOUT,
+                ErrorCode::TenantOverCapacity | ErrorCode::ShuttingDown => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            (status, axum::Json(json!({ "error": error.message, "code": error.code.tag(), "requestId": request_id }))).into_response()
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Workers-style fetch apps through the real server: routing by path and Host, isolation of
+//! globals between apps, warm module state, env, calling the tenant's Convex functions,
+//! redeploys, and limits answered with clear errors while other apps keep serving.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value as Json, json};
+use support::{Running, start_with};
+
+const COUNTER_APP: &str = r#"
+let served = 0;
+export default {
+  async fetch(request, env) {
+    served += 1;
+    globalThis.mark = env.NAME;
+    const url = new URL(request.url);
+    if (url.pathname === "/convex") {
+      await env.NIMBUS.mutation("messages:send", { body: "from an app", author: env.NAME });
+      const list = await env.NIMBUS.query("messages:list", {});
+      return Response.json({ count: list.length });
+    }
+    if (url.pathname === "/echo") {
+      return new Response(await request.text(), { headers: { "content-type": "text/plain" } });
+    }
+    return Response.json({ name: env.NAME, served, path: url.pathname, q: url.searchParams.get("q"), secret: env.SECRET ?? null, seenMark: globalThis.mark });
+  },
+};
+"#;
+
+const SPY_APP: &str = r#"
+export default {
+  fetch() {
+    return Response.json({ markVisible: typeof globalThis.mark !== "undefined" });
+  },
+};
+"#;
+
+const HOSTILE_APP: &str = r#"
+export default {
+  async fetch(request) {
+    const path = new URL(request.url).pathname;
+    if (path === "/loop") { while (true) {} }
+    if (path === "/memory") { const a = []; while (true) a.push(new Array(1000).fill(a.length)); }
+    if (path === "/throw") { throw new Error("app exploded"); }
+    return new Response("fine");
+  },
+};
+"#;
+
+async fn deploy(
+    server: &Running,
+    admin_key: &str,
+    tenant: &str,
+    app: &str,
+    source: &str,
+    extra: Json,
+) -> (u16, Json) {
+    let mut body =
+        json!({ "main": "index.js", "modules": [{ "path": "index.js", "source": source }] });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    let response = server
+        .http
+        .put(format!("{}/t/{tenant}/api/nimbus/apps/{app}", server.base))
+        .header("authorization", format!("Convex {admin_key}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Json::Null))
+}
+
+async fn get(server: &Running, path: &str, host: Option<&str>) -> (u16, String) {
+    let mut request = server.http.get(format!("{}{path}", server.base));
+    if let Some(host) = host {
+        request = request.header("host", host);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_apps_route_isolate_and_reach_the_tenants_functions() {
+    let server = start_with(None, |c| c.fetch_app_timeout = Duration::from_millis(500)).await;
+    let key = server.create_tenant("shop").await;
+    let (status, body) = deploy(&server, &key, "shop", "counter", COUNTER_APP, json!({ "env": { "NAME": "counter" }, "secrets": { "SECRET": "hidden" }, "hostnames": ["counter.example.test"] })).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/t/shop/apps/counter")
+    );
+    let (status, _) = deploy(&server, &key, "shop", "spy", SPY_APP, json!({})).await;
+    assert_eq!(status, 200);
+
+    // By path (the app sees the path after its prefix) and by Host.
+    let (status, text) = get(&server, "/t/shop/apps/counter/hello?q=1", None).await;
+    assert_eq!(status, 200, "{text}");
+    let first: Json = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (
+            first["name"].as_str(),
+            first["path"].as_str(),
+            first["q"].as_str()
+        ),
+        (Some("counter"), Some("/hello"), Some("1"))
+    );
+    assert_eq!(
+        first["secret"],
+        Json::Null,
+        "secrets stay hidden without the secrets grant"
+    );
+    let (_, text) = get(&server, "/anything", Some("counter.example.test")).await;
+    let second: Json = serde_json::from_str(&text).unwrap();
+    assert_eq!(second["path"], "/anything");
+    // Module state persists across the requests one warm isolate serves (an app may have a few
+    // isolates, one per executor worker at most).
+    let mut most = 0.0f64;
+    for _ in 0..8 {
+        let (_, text) = get(&server, "/again", Some("counter.example.test")).await;
+        most = most.max(
+            serde_json::from_str::<Json>(&text).unwrap()["served"]
+                .as_f64()
+                .unwrap(),
+        );
+    }
+    assert!(
+        most >= 4.0,
+        "module state persists across requests of one app (most served {most})"
+    );
+    // Another app never sees the first one's globals.
+    let (_, text) = get(&server, "/t/shop/apps/spy", None).await;
+    assert_eq!(
+        serde_json::from_str::<Json>(&text).unwrap()["markVisible"],
+        false
+    );
+    // Request bodies in, response bodies out.
+    let echoed = server
+        .http
+        .post(format!("{}/t/shop/apps/counter/echo", server.base))
+        .body("payload")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.text().await.unwrap(), "payload");
+    // env.NIMBUS reaches the tenant's Convex functions through the single mutation path.
+    let (status, text) = get(&server, "/t/shop/apps/counter/convex", None).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Json>(&text).unwrap()["count"].as_f64(),
+        Some(1.0)
+    );
+    let (_, body) = server
+        .post(
+            "/t/shop/api/query",
+            json!({ "path": "messages:list", "args": {} }),
+            None,
+        )
+        .await;
+    assert_eq!(body["value"][0]["author"], "counter");
+    // A redeploy swaps the version atomically.
+    deploy(
+        &server,
+        &key,
+        "shop",
+        "spy",
+        "export default { fetch() { return new Response('v2'); } };",
+        json!({}),
+    )
+    .await;
+    assert_eq!(get(&server, "/t/shop/apps/spy", None).await.1, "v2");
+    // Deploying needs the admin key, and hostnames belong to one app.
+    let (status, _) = deploy(&server, "shop|wrong", "shop", "x", SPY_APP, json!({})).await;
+    assert_eq!(status, 401);
+    let (status, _) = deploy(
+        &server,
+        &key,
+        "shop",
+        "thief",
+        SPY_APP,
+        json!({ "hostnames": ["counter.example.test"] }),
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (status, body) = deploy(
+        &server,
+        &key,
+        "shop",
+        "broken",
+        "export const nope = 1;",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("export default"),
+        "{body}"
+    );
+    assert_eq!(get(&server, "/t/shop/apps/missing", None).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_apps_get_clear_errors_while_others_keep_serving() {
+    let server = start_with(None, |c| c.fetch_app_timeout = Duration::from_millis(500)).await;
+    let key = server.create_tenant("lab").await;
+    deploy(&server, &key, "lab", "hostile", HOSTILE_APP, json!({})).await;
+    deploy(&server, &key, "lab", "calm", SPY_APP, json!({})).await;
+    let (status, text) = get(&server, "/t/lab/apps/hostile/loop", None).await;
+    assert_eq!(status, 504, "{text}");
+    assert!(text.contains("Timeout"), "{text}");
+    let (status, text) = get(&server, "/t/lab/apps/hostile/memory", None).await;
+    assert_eq!(status, 500, "{text}");
+    assert!(text.contains("OutOfMemory"), "{text}");
+    let (status, text) = get(&server, "/t/lab/apps/hostile/throw", None).await;
+    assert_eq!(status, 500);
+    let error: Json = serde_json::from_str(&text).unwrap();
+    assert!(error["error"].as_str().unwrap().contains("app exploded"));
+    assert!(error["requestId"].is_string());
+    let huge = vec![b'x'; nimbus_server::fetch_apps::FETCH_APP_BODY_BYTES_MAX + 1];
+    let response = server
+        .http
+        .post(format!("{}/t/lab/apps/calm", server.base))
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let (status, _) = get(&server, "/t/lab/apps/calm", None).await;
+    assert_eq!(status, 200, "the calm app keeps serving");
+    assert_eq!(
+        get(&server, "/t/lab/apps/hostile/ok", None).await,
+        (200, "fine".to_owned()),
+        "and the hostile one recovers"
+    );
+}
