@@ -95,8 +95,9 @@ fn syscall_family(op: &str) -> GrantFamily {
         | "getFunctionMetadata"
         | "getDeploymentMetadata" => GrantFamily::Identity,
         _ if op.starts_with("storage") => GrantFamily::Storage,
-        // The `NIMBUS` binding of fetch apps calls the tenant's functions.
-        _ if op.starts_with("nimbus/") => GrantFamily::Functions,
+        // The `NIMBUS` binding of fetch apps calls the tenant's functions; `ws/*` carries the
+        // frames of the app's own WebSocket connection.
+        _ if op.starts_with("nimbus/") || op.starts_with("ws/") => GrantFamily::Functions,
         _ => GrantFamily::Database,
     }
 }

@@ -114,6 +114,17 @@ pub enum EntryPoint {
         /// Environment variables (and granted secrets), as a JSON object text.
         env_json: String,
     },
+    /// A WebSocket connection of a Workers-style app: the default export's `websocket`
+    /// handlers (`open(ws, env)`, `message(ws, data, env)`, `close(ws, code, reason, env)`)
+    /// run for the whole connection in one isolate. Frames come from the host (`ws/recv`),
+    /// sends go to it (`ws/send`, `ws/close`). The wall-clock limit applies to each frame's
+    /// handling, not to the time spent waiting for the next frame.
+    WebSocket {
+        /// Module path of the app's main module.
+        module: String,
+        /// Environment variables, as a JSON object text.
+        env_json: String,
+    },
 }
 
 /// One invocation, as data.

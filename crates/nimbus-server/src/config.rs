@@ -36,6 +36,12 @@ pub struct ServerConfig {
     pub scheduler_poll_interval: Duration,
     /// Wall-clock limit of one request to a fetch app.
     pub fetch_app_timeout: Duration,
+    /// A fetch app's WebSocket is closed (1001) after this long without a client frame.
+    pub app_ws_idle_timeout: Duration,
+    /// Largest WebSocket message a fetch app accepts; larger ones close the socket (1009).
+    pub app_ws_message_bytes_max: usize,
+    /// Fetch-app WebSockets open at once across the server (each holds one isolate).
+    pub app_ws_connections_max: usize,
     /// Whether fetch apps may make outbound `fetch` calls (the `network` grant).
     pub fetch_apps_network: bool,
     /// Whether fetch apps see their secrets in `env` (the `secrets` grant).
@@ -62,6 +68,9 @@ impl ServerConfig {
             log_poll_timeout: Duration::from_secs(10),
             scheduler_poll_interval: Duration::from_secs(1),
             fetch_app_timeout: Duration::from_secs(30),
+            app_ws_idle_timeout: Duration::from_secs(60),
+            app_ws_message_bytes_max: 32 * 1024 * 1024,
+            app_ws_connections_max: 1024,
             fetch_apps_network: false,
             fetch_apps_secrets: false,
             runner: RunnerConfig::default(),

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -53,6 +53,47 @@ pub struct FetchApp {
     env: BTreeMap<String, String>,
     secrets: BTreeMap<String, String>,
     hostnames: Vec<String>,
+}
+
+impl FetchApp {
+    /// The owning tenant.
+    pub fn tenant(&self) -> &TenantName {
+        &self.tenant
+    }
+    /// The app's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The code.
+    pub fn bundle(&self) -> &RuntimeBundle {
+        &self.bundle
+    }
+    /// The main module's path.
+    pub fn main(&self) -> &str {
+        &self.main
+    }
+    /// `env` as JSON: the variables, plus the secrets when the server grants them.
+    pub fn env_json(&self, config: &crate::config::ServerConfig) -> String {
+        let mut env = self.env.clone();
+        if config.fetch_apps_secrets {
+            env.extend(self.secrets.clone());
+        }
+        serde_json::to_string(&env).unwrap_or_default()
+    }
+}
+
+/// The policy of an app's WebSocket connection: a fresh isolate per connection, the request
+/// time limit applied to each frame.
+pub fn socket_policy(config: &crate::config::ServerConfig) -> Arc<RuntimePolicy> {
+    let policy = policy(config.fetch_apps_network, config.fetch_app_timeout);
+    Arc::new(
+        RuntimePolicy::builder()
+            .grants(policy.grants().clone())
+            .limits(policy.limits().clone())
+            .pool(PoolKind::Fresh)
+            .build()
+            .expect("the socket policy is valid"),
+    )
 }
 
 /// All apps, and the hostnames that reach them.
@@ -405,11 +446,9 @@ pub async fn deploy(
 pub async fn by_path(
     State(state): State<Arc<AppState>>,
     Extension(admission): Extension<Admission>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
+    let uri = request.uri().clone();
     let path = uri.path().strip_prefix("/apps/").unwrap_or("");
     let (name, rest) = path
         .split_once('/')
@@ -424,21 +463,14 @@ pub async fn by_path(
         )
         .into_response();
     };
-    let host = headers
+    let host = request
+        .headers()
         .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_owned();
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-    serve(
-        &state,
-        app,
-        format!("http://{host}{rest}{query}"),
-        method,
-        headers,
-        body,
-    )
-    .await
+    handle(state, app, format!("http://{host}{rest}{query}"), request).await
 }
 
 /// A request whose Host is an app's hostname.
@@ -447,31 +479,55 @@ pub async fn by_host(
     app: Arc<FetchApp>,
     request: axum::extract::Request,
 ) -> Response {
-    let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, FETCH_APP_BODY_BYTES_MAX).await {
-        Ok(bytes) => bytes,
-        Err(_) => return too_large(),
-    };
-    let host = parts
-        .headers
+    let host = request
+        .headers()
         .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("localhost")
         .to_owned();
-    let path = parts
-        .uri
+    let path = request
+        .uri()
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    serve(
-        &state,
-        app,
-        format!("http://{host}{path}"),
-        parts.method,
-        parts.headers,
-        body,
-    )
-    .await
+    handle(state, app, format!("http://{host}{path}"), request).await
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+async fn handle(
+    state: Arc<AppState>,
+    app: Arc<FetchApp>,
+    url: String,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    if is_upgrade(&parts.headers) {
+        use axum::extract::FromRequestParts;
+        return match axum::extract::WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+            Ok(upgrade) => {
+                let max = state.config.app_ws_message_bytes_max;
+                let permits = state.app_ws_permits.clone();
+                upgrade
+                    .max_message_size(max)
+                    .max_frame_size(max)
+                    .on_upgrade(move |socket| {
+                        crate::fetch_app_sockets::run(state, app, socket, permits)
+                    })
+            }
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let body = match axum::body::to_bytes(body, FETCH_APP_BODY_BYTES_MAX).await {
+        Ok(bytes) => bytes,
+        Err(_) => return too_large(),
+    };
+    serve(&state, app, url, parts.method, parts.headers, body).await
 }
 
 fn too_large() -> Response {
@@ -505,10 +561,6 @@ async fn serve(
     };
     let request_json = json!({ "url": url, "method": method.as_str(), "headers": header_pairs, "bodyBase64": body_b64 }).to_string();
     let network = state.config.fetch_apps_network;
-    let mut env = app.env.clone();
-    if state.config.fetch_apps_secrets {
-        env.extend(app.secrets.clone());
-    }
     let started = Instant::now();
     let invocation = InvocationRequest {
         tenant: TenantId::new(format!("{}/{}", app.tenant.as_str(), app.name)),
@@ -521,7 +573,7 @@ async fn serve(
         entry: EntryPoint::Fetch {
             module: app.main.clone(),
             request_json,
-            env_json: serde_json::to_string(&env).unwrap_or_default(),
+            env_json: app.env_json(&state.config),
         },
         mode: ExecutionMode::Action,
         auth: InvocationAuth::Anonymous,

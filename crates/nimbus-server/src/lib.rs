@@ -13,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fetch_app_sockets;
 pub mod fetch_apps;
 pub mod logs;
 pub mod metrics;
@@ -72,6 +73,7 @@ impl Server {
             scheduler_wake: tokio::sync::Notify::new(),
             pushes: Default::default(),
             fetch_apps: Default::default(),
+            app_ws_permits: Arc::new(tokio::sync::Semaphore::new(config.app_ws_connections_max)),
             config,
         });
         state

@@ -37,6 +37,8 @@ pub struct AppState {
     pub pushes: crate::push::PendingPushes,
     /// Workers-style fetch apps.
     pub fetch_apps: crate::fetch_apps::FetchApps,
+    /// Budget of open fetch-app WebSockets (`app_ws_connections_max`).
+    pub app_ws_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AppState {

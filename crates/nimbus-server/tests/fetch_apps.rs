@@ -238,3 +238,115 @@ async fn hostile_apps_get_clear_errors_while_others_keep_serving() {
         "and the hostile one recovers"
     );
 }
+
+const SOCKET_APP: &str = r#"
+let opened = 0;
+export default {
+  fetch() { return new Response("this app speaks WebSocket"); },
+  websocket: {
+    open(ws) { opened += 1; ws.send(JSON.stringify({ opened })); },
+    message(ws, data) {
+      if (data === "boom") { while (true) {} }
+      ws.send("echo:" + data);
+    },
+  },
+};
+"#;
+
+async fn connect(
+    server: &Running,
+    path: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let url = format!("{}{path}", server.base.replace("http://", "ws://"));
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+async fn next_message(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> tokio_tungstenite::tungstenite::Message {
+    use futures::StreamExt;
+    tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .expect("a message in time")
+        .expect("the socket is open")
+        .expect("a valid frame")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_apps_echo_with_fresh_isolates_and_enforce_their_limits() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let server = start_with(None, |c| {
+        c.fetch_app_timeout = Duration::from_millis(300);
+        c.app_ws_idle_timeout = Duration::from_millis(400);
+        c.app_ws_message_bytes_max = 1024;
+    })
+    .await;
+    let key = server.create_tenant("sockets").await;
+    let (status, body) = deploy(&server, &key, "sockets", "echo", SOCKET_APP, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Many concurrent connections, each with its own isolate (state never carries over).
+    let mut sockets = Vec::new();
+    for _ in 0..16 {
+        sockets.push(connect(&server, "/t/sockets/apps/echo").await);
+    }
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        assert_eq!(
+            next_message(socket).await,
+            Message::Text("{\"opened\":1}".into()),
+            "a fresh isolate per connection"
+        );
+        socket
+            .send(Message::Text(format!("hi-{i}").into()))
+            .await
+            .unwrap();
+    }
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        assert_eq!(
+            next_message(socket).await,
+            Message::Text(format!("echo:hi-{i}").into())
+        );
+        socket.close(None).await.unwrap();
+    }
+    // Reconnecting gets a recycled (new) isolate again.
+    let mut again = connect(&server, "/t/sockets/apps/echo").await;
+    assert_eq!(
+        next_message(&mut again).await,
+        Message::Text("{\"opened\":1}".into())
+    );
+
+    // Idle connections are closed with 1001.
+    let Message::Close(Some(frame)) = next_message(&mut again).await else {
+        panic!("expected a close frame")
+    };
+    assert_eq!(u16::from(frame.code), 1001);
+
+    // Oversized messages are refused with 1009.
+    let mut big = connect(&server, "/t/sockets/apps/echo").await;
+    next_message(&mut big).await;
+    big.send(Message::Text("x".repeat(2048).into()))
+        .await
+        .unwrap();
+    let Message::Close(Some(frame)) = next_message(&mut big).await else {
+        panic!("expected a close frame")
+    };
+    assert_eq!(u16::from(frame.code), 1009);
+
+    // A handler that overruns the per-frame time limit is stopped: 1011 with the reason.
+    let mut slow = connect(&server, "/t/sockets/apps/echo").await;
+    next_message(&mut slow).await;
+    slow.send(Message::Text("boom".into())).await.unwrap();
+    let Message::Close(Some(frame)) = next_message(&mut slow).await else {
+        panic!("expected a close frame")
+    };
+    assert_eq!(u16::from(frame.code), 1011);
+    assert!(frame.reason.contains("Timeout"), "{}", frame.reason);
+    // Plain requests to the same app still work.
+    assert_eq!(
+        get(&server, "/t/sockets/apps/echo", None).await,
+        (200, "this app speaks WebSocket".to_owned())
+    );
+}

@@ -200,6 +200,33 @@ impl RuntimeExecutor {
         }
     }
 
+    /// Runs a long-lived invocation (a WebSocket connection's handlers) on a blocking thread
+    /// with a fresh isolate, outside admission and without an overall deadline: its wall-clock
+    /// limit applies per turn (see [`crate::EntryPoint::WebSocket`]).
+    pub fn invoke_long_lived(
+        &self,
+        request: InvocationRequest,
+    ) -> impl Future<Output = Result<InvocationOutcome, RuntimeError>> + Send + 'static {
+        let shared = self.shared.clone();
+        async move {
+            let handle = shared
+                .config
+                .tokio_handle
+                .clone()
+                .or_else(|| tokio::runtime::Handle::try_current().ok());
+            let task = tokio::task::spawn_blocking(move || {
+                let blocker = crate::isolate::Blocker::from_handle(handle);
+                let mut pool = pool::WorkerPool::new(0, shared.cache.clone());
+                pool.run(&request, &blocker, &shared.watchdog)
+            });
+            task.await.unwrap_or_else(|e| {
+                Err(RuntimeError::internal(format!(
+                    "connection task failed: {e}"
+                )))
+            })
+        }
+    }
+
     fn enqueue(&self, job: Job) -> Option<RuntimeError> {
         if self.shared.shutting_down.load(Ordering::SeqCst) {
             return Some(RuntimeError::new(

@@ -28,7 +28,12 @@ pub(crate) struct DriveEnv<'a> {
     pub(crate) state: &'a SharedState,
     pub(crate) interrupt: &'a Arc<Interrupt>,
     pub(crate) blocker: &'a Blocker,
-    pub(crate) deadline: Instant,
+    pub(crate) deadline: std::cell::Cell<Instant>,
+    /// The wall-clock limit applies to each JS turn (waiting on the host does not count), as
+    /// for WebSocket handlers, where each frame gets the full limit.
+    pub(crate) per_turn: bool,
+    /// Re-arms the watchdog at a new deadline (per-turn mode).
+    pub(crate) rearm: &'a dyn Fn(Instant),
     pub(crate) cancel: &'a CancelToken,
     pub(crate) limits: &'a RuntimeLimits,
     pub(crate) heap_bytes: usize,
@@ -98,16 +103,22 @@ pub(crate) fn settle<'js>(
                  settle it; make sure every promise it awaits is resolved",
             ));
         }
-        let deadline = env.deadline;
+        let deadline = env.deadline.get();
+        let per_turn = env.per_turn;
         let woke = env.blocker.block_on(async {
             tokio::select! {
                 biased;
                 _ = env.cancel.cancelled() => Woke::Cancelled,
-                _ = tokio::time::sleep_until(deadline.into()) => Woke::Deadline,
+                _ = tokio::time::sleep_until(deadline.into()), if !per_turn => Woke::Deadline,
                 Some(result) = in_flight.next(), if !in_flight.is_empty() => Woke::Host(result),
                 _ = sleep_until_opt(next_timer), if next_timer.is_some() => Woke::Timer,
             }
         });
+        if env.per_turn && matches!(woke, Woke::Host(_) | Woke::Timer) {
+            let next = Instant::now() + env.limits.wall_timeout;
+            env.deadline.set(next);
+            (env.rearm)(next);
+        }
         match woke {
             Woke::Cancelled => {
                 env.interrupt.trip(InterruptReason::Cancelled);

@@ -69,6 +69,7 @@ pub struct Isolate {
     namespaces: HashMap<String, Persistent<Object<'static>>>,
     reset: Option<Persistent<Function<'static>>>,
     fetch_entry: Option<Persistent<Function<'static>>>,
+    websocket_entry: Option<Persistent<Function<'static>>>,
     context: Context,
     runtime: Runtime,
     state: SharedState,
@@ -132,13 +133,14 @@ impl Isolate {
         );
         let context = Context::full(&runtime).map_err(engine_error)?;
         let state: SharedState = Rc::new(RefCell::new(InvocationState::idle()));
-        let (reset, fetch_entry) = context
+        let (reset, fetch_entry, websocket_entry) = context
             .with(|ctx| install_globals(&ctx, &state, &interrupt))
             .map_err(|e| RuntimeError::internal(format!("installing isolate globals: {e}")))?;
         Ok(Self {
             namespaces: HashMap::new(),
             reset: Some(reset),
             fetch_entry: Some(fetch_entry),
+            websocket_entry: Some(websocket_entry),
             context,
             runtime,
             state,
@@ -232,15 +234,25 @@ impl Isolate {
         );
         self.interrupt.arm(request.cancel.clone());
         let deadline = started + limits.wall_timeout;
-        let flag = self.interrupt.clone();
-        let guard = watchdog.arm(deadline, move || {
-            flag.trip(state::InterruptReason::Deadline)
-        });
+        let arm = {
+            let interrupt = self.interrupt.clone();
+            move |at: Instant| {
+                let flag = interrupt.clone();
+                watchdog.arm(at, move || flag.trip(state::InterruptReason::Deadline))
+            }
+        };
+        let guard = std::cell::RefCell::new(Some(arm(deadline)));
+        let rearm = |at: Instant| {
+            *guard.borrow_mut() = Some(arm(at));
+        };
+        let per_turn = matches!(request.entry, EntryPoint::WebSocket { .. });
         let env = DriveEnv {
             state: &self.state,
             interrupt: &self.interrupt,
             blocker,
-            deadline,
+            deadline: std::cell::Cell::new(deadline),
+            per_turn,
+            rearm: &rearm,
             cancel: &request.cancel,
             limits: &limits,
             heap_bytes: limits.heap_bytes(),
@@ -249,6 +261,7 @@ impl Isolate {
             let namespaces = &mut self.namespaces;
             let reset = &self.reset;
             let fetch_entry = &self.fetch_entry;
+            let websocket_entry = &self.websocket_entry;
             let loader_source = &self.loader_source;
             let scripts = &mut self.scripts;
             self.context.with(|ctx| {
@@ -283,6 +296,21 @@ impl Isolate {
                         let entry = entry.clone().restore(&ctx).map_err(engine_error)?;
                         let returned: Value = entry
                             .call((app, request_json.as_str(), env_json.as_str()))
+                            .map_err(|e| js_error(&ctx, e, &env))?;
+                        let settled = settle(&ctx, returned, &env)?;
+                        encode_result(&ctx, settled, ReturnEncoding::JsonText, &env)
+                    }
+                    EntryPoint::WebSocket { module, env_json } => {
+                        let namespace = import_namespace(&ctx, namespaces, module, &env)?;
+                        let app: Value = namespace
+                            .get("default")
+                            .map_err(|e| js_error(&ctx, e, &env))?;
+                        let Some(entry) = websocket_entry else {
+                            return Err(RuntimeError::internal("websocket entry missing"));
+                        };
+                        let entry = entry.clone().restore(&ctx).map_err(engine_error)?;
+                        let returned: Value = entry
+                            .call((app, env_json.as_str()))
                             .map_err(|e| js_error(&ctx, e, &env))?;
                         let settled = settle(&ctx, returned, &env)?;
                         encode_result(&ctx, settled, ReturnEncoding::JsonText, &env)
@@ -350,12 +378,19 @@ impl Isolate {
     }
 }
 
+/// The prelude's exports the host calls: `reset`, `fetchEntry`, `websocketEntry`.
+type PreludeExports = (
+    Persistent<Function<'static>>,
+    Persistent<Function<'static>>,
+    Persistent<Function<'static>>,
+);
+
 /// Installs natives and evaluates the prelude; returns the prelude's `reset` export.
 fn install_globals<'js>(
     ctx: &Ctx<'js>,
     state: &SharedState,
     interrupt: &Arc<Interrupt>,
-) -> rquickjs::Result<(Persistent<Function<'static>>, Persistent<Function<'static>>)> {
+) -> rquickjs::Result<PreludeExports> {
     let natives = Object::new(ctx.clone())?;
     host_natives::install(ctx, &natives, state, interrupt)?;
     env_natives::install(ctx, &natives, state)?;
@@ -375,9 +410,11 @@ fn install_globals<'js>(
     promise.finish::<()>()?;
     let reset: Function = module.get("reset")?;
     let fetch_entry: Function = module.get("fetchEntry")?;
+    let websocket_entry: Function = module.get("websocketEntry")?;
     Ok((
         Persistent::save(ctx, reset),
         Persistent::save(ctx, fetch_entry),
+        Persistent::save(ctx, websocket_entry),
     ))
 }
 

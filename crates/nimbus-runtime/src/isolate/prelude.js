@@ -357,6 +357,35 @@ export async function fetchEntry(app, requestJson, envJson) {
   });
 }
 
+// Runs a fetch app's `websocket` handlers for one connection: frames arrive through the host
+// (`ws/recv` resolves with {type: "text"|"binary"|"close", ...}), sends leave through it.
+export async function websocketEntry(app, envJson) {
+  const handler = app && app.websocket;
+  if (!handler || typeof handler.message !== "function") {
+    throw new TypeError("this app does not accept WebSockets: export default { websocket: { message(ws, data) { … } } }");
+  }
+  const env = JSON.parse(envJson);
+  const ws = {
+    send(data) {
+      const frame = typeof data === "string" ? { text: data } : { bytesBase64: natives.bytesToBase64(toBytes(data)) };
+      natives.syscall("ws/send", JSON.stringify(frame));
+    },
+    close(code = 1000, reason = "") {
+      natives.syscall("ws/close", JSON.stringify({ code, reason: String(reason) }));
+    },
+  };
+  if (typeof handler.open === "function") await handler.open(ws, env);
+  for (;;) {
+    const event = JSON.parse(await natives.asyncSyscall("ws/recv", "{}"));
+    if (event.type === "close") {
+      if (typeof handler.close === "function") await handler.close(ws, event.code, event.reason, env);
+      return JSON.stringify({ closed: true });
+    }
+    const data = event.type === "text" ? event.text : new Uint8Array(natives.base64ToBytes(event.bytesBase64)).buffer;
+    await handler.message(ws, data, env);
+  }
+}
+
 // Per-invocation reset used by warm isolates.
 export function reset() {
   timers.clear();
