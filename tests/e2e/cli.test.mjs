@@ -127,6 +127,16 @@ test("tenants, deploy and run against nimbus serve; bad input fails clearly", as
   const wrongKey = await nimbus(["deploy", dir], { env: { NIMBUS_URL: tenant.url, NIMBUS_ADMIN_KEY: "second|nope" } });
   assert.equal(wrongKey.code, 1);
   assert.match(wrongKey.stderr, /401/);
+  // A Workers-style app from examples/, deployed with `nimbus apps deploy`, by path and Host.
+  const helloDir = path.join(E2E_ROOT, "..", "..", "examples", "hello-fetch");
+  const app = await nimbus(["apps", "deploy", helloDir, "--name", "hello", "--env", "WHO=e2e", "--host", "hello.e2e.test", "--json"], { env: deployEnv });
+  assert.equal(app.code, 0, `${app.stdout}\n${app.stderr}`);
+  const byPath = await fetch(`${tenant.url}/apps/hello/`);
+  assert.equal(await byPath.text(), "Hello from e2e!");
+  const json = await (await fetch(`${tenant.url}/apps/hello/json?a=7`)).json();
+  assert.equal(Object.keys(json).length, 100);
+  assert.equal(json.key99, "7");
+
   const usage = await nimbus(["frobnicate"]);
   assert.equal(usage.code, 2, "unknown commands are usage errors");
 });

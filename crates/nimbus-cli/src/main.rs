@@ -57,6 +57,13 @@ enum Command {
         #[command(flatten)]
         connection: remote::Connection,
     },
+    /// Deploy Workers-style fetch apps to a tenant (admin key).
+    Apps {
+        #[command(subcommand)]
+        command: remote::AppCommand,
+        #[command(flatten)]
+        connection: remote::Connection,
+    },
     /// Administer tenants (operator key).
     Tenants {
         #[command(subcommand)]
@@ -86,6 +93,10 @@ fn main() -> ExitCode {
             connection,
         } => remote::block_on(remote::run_function(connection, function, args)),
         Command::Logs { connection } => remote::block_on(remote::logs(connection)),
+        Command::Apps {
+            command,
+            connection,
+        } => remote::block_on(remote::apps(connection, command)),
         Command::Tenants {
             command,
             connection,

@@ -17,13 +17,18 @@ use nimbus_cli::codegen;
 #[derive(Debug, Args, Clone)]
 pub struct Connection {
     /// Server URL (for tenant commands: the deployment URL, `http://host:port/t/<tenant>`).
-    #[arg(long, env = "NIMBUS_URL", default_value = "http://127.0.0.1:3210")]
+    #[arg(
+        long,
+        global = true,
+        env = "NIMBUS_URL",
+        default_value = "http://127.0.0.1:3210"
+    )]
     pub url: String,
     /// Tenant admin key (`<tenant>|<secret>`).
-    #[arg(long, env = "NIMBUS_ADMIN_KEY")]
+    #[arg(long, global = true, env = "NIMBUS_ADMIN_KEY")]
     pub admin_key: Option<String>,
     /// Operator key (for `tenants` and `keys`).
-    #[arg(long, env = "NIMBUS_OPERATOR_KEY")]
+    #[arg(long, global = true, env = "NIMBUS_OPERATOR_KEY")]
     pub operator_key: Option<String>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
@@ -363,6 +368,85 @@ pub async fn deploy(connection: Connection, dir: PathBuf) -> anyhow::Result<()> 
         format!(
             "✔ deployed {functions} functions ({} modules) to {base}",
             bundled.modules.modules.len()
+        )
+    });
+    Ok(())
+}
+
+/// `nimbus apps …`.
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Bundle a Workers-style app (`export default { fetch }`) and deploy it to the tenant at
+    /// `--url`.
+    Deploy {
+        /// App directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// App name (lower-case letters, digits, dashes); defaults to the directory name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Main module, relative to the directory.
+        #[arg(long, default_value = "index.js")]
+        main: PathBuf,
+        /// Hostnames that reach the app (repeatable).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// Environment variables `NAME=value` (repeatable).
+        #[arg(long = "env")]
+        env: Vec<String>,
+    },
+}
+
+/// `nimbus apps deploy`.
+pub async fn apps(connection: Connection, command: AppCommand) -> anyhow::Result<()> {
+    let AppCommand::Deploy {
+        dir,
+        name,
+        main,
+        hosts,
+        env,
+    } = command;
+    let key = admin_key(&connection)?;
+    let app_dir = std::fs::canonicalize(&dir)
+        .with_context(|| format!("no app directory at {}", dir.display()))?;
+    let name = name.unwrap_or_else(|| {
+        app_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("app")
+            .to_ascii_lowercase()
+    });
+    let (modules, main_module) = bundle::bundle_fetch_app(&app_dir, &main)
+        .map_err(|e| anyhow::anyhow!("bundling failed:\n  {e}"))?;
+    let mut variables = serde_json::Map::new();
+    for pair in env {
+        let (k, v) = pair
+            .split_once('=')
+            .with_context(|| format!("--env takes NAME=value, got {pair}"))?;
+        variables.insert(k.to_owned(), Json::String(v.to_owned()));
+    }
+    let body = json!({
+        "main": main_module,
+        "modules": modules.iter().map(|m| json!({ "path": m.path, "source": m.source.to_string() })).collect::<Vec<_>>(),
+        "env": variables,
+        "hostnames": hosts,
+    });
+    let url = format!(
+        "{}/api/nimbus/apps/{name}",
+        connection.url.trim_end_matches('/')
+    );
+    let result = send(
+        client()
+            .put(url)
+            .header("authorization", format!("Convex {key}"))
+            .json(&body),
+    )
+    .await?;
+    print(&connection, &result, || {
+        format!(
+            "✔ deployed app {name} ({} modules): {}",
+            modules.len(),
+            result["url"].as_str().unwrap_or("")
         )
     });
     Ok(())

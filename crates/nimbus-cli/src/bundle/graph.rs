@@ -79,6 +79,12 @@ fn js_path(path: &str) -> String {
 impl Graph {
     /// A graph for the app in `app_dir` (its functions in `app_dir/convex`).
     pub fn new(app_dir: &Path) -> Self {
+        Self::with_base(app_dir, &app_dir.join("convex"))
+    }
+
+    /// A graph whose files under `base_dir` keep their relative paths (fetch apps use the app
+    /// directory itself).
+    pub fn with_base(app_dir: &Path, base_dir: &Path) -> Self {
         let resolver = Resolver::new(ResolveOptions {
             condition_names: vec![
                 "convex".into(),
@@ -100,13 +106,13 @@ impl Graph {
         });
         Self {
             app_dir: app_dir.to_path_buf(),
-            convex_dir: app_dir.join("convex"),
+            convex_dir: base_dir.to_path_buf(),
             resolver,
         }
     }
 
     /// Where a file lives in the bundle.
-    fn bundle_path(&self, file: &Path) -> Result<String, String> {
+    pub fn bundle_path(&self, file: &Path) -> Result<String, String> {
         let file = normalize(file);
         if let Ok(relative) = file.strip_prefix(normalize(&self.convex_dir)) {
             return Ok(js_path(&relative.to_string_lossy().replace('\\', "/")));

@@ -68,3 +68,22 @@ pub fn bundle(app_dir: &Path) -> Result<Bundled, String> {
         elapsed: started.elapsed(),
     })
 }
+
+/// Bundles a Workers-style app: `main` and everything it imports, paths relative to `app_dir`.
+/// Returns the modules and the main module's bundle path.
+pub fn bundle_fetch_app(
+    app_dir: &Path,
+    main: &Path,
+) -> Result<(Vec<ModuleSource>, String), String> {
+    let graph = graph::Graph::with_base(app_dir, app_dir);
+    let main_module = graph.bundle_path(&app_dir.join(main))?;
+    let built = graph.build(&[(app_dir.join(main), main_module.clone())])?;
+    let modules = built
+        .into_iter()
+        .map(|(path, source)| ModuleSource {
+            path,
+            source: source.into(),
+        })
+        .collect();
+    Ok((modules, main_module))
+}
