@@ -97,7 +97,9 @@ fn syscall_family(op: &str) -> GrantFamily {
         _ if op.starts_with("storage") => GrantFamily::Storage,
         // The `NIMBUS` binding of fetch apps calls the tenant's functions; `ws/*` carries the
         // frames of the app's own WebSocket connection.
-        _ if op.starts_with("nimbus/") || op.starts_with("ws/") => GrantFamily::Functions,
+        _ if op.starts_with("nimbus/") || op.starts_with("ws/") || op.starts_with("fetch/") => {
+            GrantFamily::Functions
+        }
         _ => GrantFamily::Database,
     }
 }

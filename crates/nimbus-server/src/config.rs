@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub scheduler_poll_interval: Duration,
     /// Wall-clock limit of one request to a fetch app.
     pub fetch_app_timeout: Duration,
+    /// How long `ctx.waitUntil` work of a fetch app may run after the response was sent.
+    pub wait_until_grace: Duration,
     /// A fetch app's WebSocket is closed (1001) after this long without a client frame.
     pub app_ws_idle_timeout: Duration,
     /// Largest WebSocket message a fetch app accepts; larger ones close the socket (1009).
@@ -68,6 +70,7 @@ impl ServerConfig {
             log_poll_timeout: Duration::from_secs(10),
             scheduler_poll_interval: Duration::from_secs(1),
             fetch_app_timeout: Duration::from_secs(30),
+            wait_until_grace: Duration::from_secs(10),
             app_ws_idle_timeout: Duration::from_secs(60),
             app_ws_message_bytes_max: 32 * 1024 * 1024,
             app_ws_connections_max: 1024,

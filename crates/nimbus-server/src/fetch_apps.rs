@@ -234,10 +234,26 @@ impl FetchApps {
 struct FetchAppBridge {
     runner: FunctionRunner,
     tenant: TenantName,
+    /// Taken by the first `fetch/respond`: the handler answered before its `ctx.waitUntil`
+    /// work finished, so the server replies without waiting for the invocation to end.
+    respond: parking_lot::Mutex<Option<tokio::sync::oneshot::Sender<String>>>,
 }
 
 impl HostBridge for FetchAppBridge {
     fn call(&self, _ctx: &HostCallContext, call: HostCall) -> Result<String, HostError> {
+        if let HostCall::Syscall { op, args_json } = &call
+            && op == "fetch/respond"
+        {
+            let sender = self.respond.lock().take();
+            return match sender {
+                Some(sender) => {
+                    // The receiver is gone only if the request was abandoned; nothing to do.
+                    let _ = sender.send(args_json.clone());
+                    Ok("null".into())
+                }
+                None => Err(HostError::new("the response was already sent")),
+            };
+        }
         Err(HostError::new(format!(
             "{} is not available to fetch apps",
             call.describe()
@@ -268,7 +284,11 @@ impl HostBridge for FetchAppBridge {
                             tenant,
                             path,
                             args: value,
-                            caller: Caller::Admin,
+                            // A nested call: the app's invocation already holds an admission
+                            // slot, and queueing behind it could deadlock once every worker
+                            // runs an app waiting on its tenant's functions. Like an admin,
+                            // a nested caller may reach internal functions.
+                            caller: Caller::Function { depth: 1 },
                             identity: None,
                             expected_kind: Some(kind),
                         })
@@ -530,6 +550,66 @@ async fn handle(
     serve(&state, app, url, parts.method, parts.headers, body).await
 }
 
+type Invoked = Result<nimbus_runtime::InvocationOutcome, nimbus_runtime::RuntimeError>;
+
+fn flatten(joined: Result<Invoked, tokio::task::JoinError>) -> Invoked {
+    joined.unwrap_or_else(|e| Err(nimbus_runtime::RuntimeError::internal(e.to_string())))
+}
+
+/// Records one request to an app in the tenant's function log.
+fn record_outcome(
+    state: &AppState,
+    app: &FetchApp,
+    identifier: &str,
+    started: Instant,
+    result: &Invoked,
+) {
+    let (logs, error) = match result {
+        Ok(outcome) => (&outcome.logs, None),
+        Err(error) => (&error.logs, Some(error.message.as_str())),
+    };
+    let lines: Vec<String> = logs.iter().map(|l| l.to_convex_string()).collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    state.logs.record(
+        app.tenant.as_str(),
+        "HttpAction",
+        identifier,
+        &lines,
+        error,
+        elapsed,
+    );
+}
+
+/// The HTTP response an app described.
+fn response_from(described: &str) -> Response {
+    let described: Json = serde_json::from_str(described).unwrap_or_default();
+    let body = described["bodyBase64"]
+        .as_str()
+        .map(|b| STANDARD.decode(b).unwrap_or_default())
+        .unwrap_or_default();
+    if body.len() > FETCH_APP_BODY_BYTES_MAX {
+        return ApiError::internal("the app's response body exceeds the size limit")
+            .into_response();
+    }
+    let status = StatusCode::from_u16(described["status"].as_u64().unwrap_or(200) as u16)
+        .unwrap_or(StatusCode::OK);
+    let mut builder = Response::builder().status(status);
+    for pair in described["headers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        if let (Some(k), Some(v)) = (pair[0].as_str(), pair[1].as_str())
+            && let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v))
+        {
+            builder = builder.header(k, v);
+        }
+    }
+    builder
+        .body(Body::from(body))
+        .unwrap_or_else(|_| ApiError::internal("bad response").into_response())
+}
+
 fn too_large() -> Response {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -559,7 +639,12 @@ async fn serve(
         Method::GET | Method::HEAD => None,
         _ => Some(STANDARD.encode(&body)),
     };
-    let request_json = json!({ "url": url, "method": method.as_str(), "headers": header_pairs, "bodyBase64": body_b64 }).to_string();
+    let request_json = json!({
+        "url": url, "method": method.as_str(), "headers": header_pairs, "bodyBase64": body_b64,
+        "waitUntilGraceMs": state.config.wait_until_grace.as_millis() as u64,
+    })
+    .to_string();
+    let (respond, early) = tokio::sync::oneshot::channel::<String>();
     let network = state.config.fetch_apps_network;
     let started = Instant::now();
     let invocation = InvocationRequest {
@@ -569,6 +654,7 @@ async fn serve(
         bridge: Arc::new(FetchAppBridge {
             runner: state.runner.clone(),
             tenant: app.tenant.clone(),
+            respond: parking_lot::Mutex::new(Some(respond)),
         }),
         entry: EntryPoint::Fetch {
             module: app.main.clone(),
@@ -580,56 +666,26 @@ async fn serve(
         request_id: request_id.clone(),
         cancel: CancelToken::new(),
     };
-    let result = state.runner.executor().invoke(invocation).await;
     let identifier = format!("app:{}", app.name);
-    match result {
-        Ok(outcome) => {
-            let lines: Vec<String> = outcome.logs.iter().map(|l| l.to_convex_string()).collect();
-            state.logs.record(
-                app.tenant.as_str(),
-                "HttpAction",
-                &identifier,
-                &lines,
-                None,
-                started.elapsed().as_secs_f64(),
-            );
-            let described: Json = serde_json::from_str(&outcome.result_json).unwrap_or_default();
-            let body = described["bodyBase64"]
-                .as_str()
-                .map(|b| STANDARD.decode(b).unwrap_or_default())
-                .unwrap_or_default();
-            if body.len() > FETCH_APP_BODY_BYTES_MAX {
-                return ApiError::internal("the app's response body exceeds the size limit")
-                    .into_response();
-            }
-            let status = StatusCode::from_u16(described["status"].as_u64().unwrap_or(200) as u16)
-                .unwrap_or(StatusCode::OK);
-            let mut builder = Response::builder().status(status);
-            for pair in described["headers"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
-                if let (Some(k), Some(v)) = (pair[0].as_str(), pair[1].as_str())
-                    && let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v))
-                {
-                    builder = builder.header(k, v);
-                }
-            }
-            builder
-                .body(Body::from(body))
-                .unwrap_or_else(|_| ApiError::internal("bad response").into_response())
+    let mut running = tokio::spawn(state.runner.executor().invoke(invocation));
+    let joined = tokio::select! {
+        // The handler answered and keeps working through `ctx.waitUntil`: reply now; the
+        // invocation finishes in the background (bounded by the grace period and its limits).
+        Ok(described) = early => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let joined = running.await;
+                record_outcome(&state, &app, &identifier, started, &flatten(joined));
+            });
+            return response_from(&described);
         }
+        joined = &mut running => joined,
+    };
+    let result = flatten(joined);
+    record_outcome(state, &app, &identifier, started, &result);
+    match result {
+        Ok(outcome) => response_from(&outcome.result_json),
         Err(error) => {
-            let lines: Vec<String> = error.logs.iter().map(|l| l.to_convex_string()).collect();
-            state.logs.record(
-                app.tenant.as_str(),
-                "HttpAction",
-                &identifier,
-                &lines,
-                Some(&error.message),
-                started.elapsed().as_secs_f64(),
-            );
             let status = match error.code {
                 ErrorCode::Timeout | ErrorCode::WorkerQuarantined => StatusCode::GATEWAY_TIMEOUT,
                 ErrorCode::TenantOverCapacity | ErrorCode::ShuttingDown => {

@@ -350,3 +350,60 @@ async fn websocket_apps_echo_with_fresh_isolates_and_enforce_their_limits() {
         (200, "this app speaks WebSocket".to_owned())
     );
 }
+
+const WAIT_UNTIL_APP: &str = r#"
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+export default {
+  async fetch(request, env, ctx) {
+    const path = new URL(request.url).pathname;
+    if (path === "/later") {
+      ctx.waitUntil(sleep(1000).then(() => env.NIMBUS.mutation("messages:send", { body: "later", author: "waitUntil" })));
+      return new Response("accepted", { status: 202 });
+    }
+    if (path === "/too-late") {
+      ctx.waitUntil(sleep(3000).then(() => env.NIMBUS.mutation("messages:send", { body: "too late", author: "waitUntil" })));
+      return new Response("accepted", { status: 202 });
+    }
+    const list = await env.NIMBUS.query("messages:list", {});
+    return Response.json(list.map((m) => m.body));
+  },
+};
+"#;
+
+async fn bodies(server: &Running) -> Vec<String> {
+    let (status, text) = get(server, "/t/bg/apps/worker/list", None).await;
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_until_work_runs_after_the_response_within_its_grace() {
+    let server = start_with(None, |c| c.wait_until_grace = Duration::from_millis(2000)).await;
+    let key = server.create_tenant("bg").await;
+    let (status, body) = deploy(&server, &key, "bg", "worker", WAIT_UNTIL_APP, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+
+    // The client has its answer while the waitUntil work is still sleeping.
+    let (status, text) = get(&server, "/t/bg/apps/worker/later", None).await;
+    assert_eq!((status, text.as_str()), (202, "accepted"));
+    assert!(
+        bodies(&server).await.is_empty(),
+        "the response did not wait for ctx.waitUntil"
+    );
+    // ... and the work finishes afterwards.
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = bodies(&server).await;
+        if !seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, vec!["later".to_owned()]);
+
+    // Work that outlives the grace period is abandoned: its write never happens.
+    let (status, _) = get(&server, "/t/bg/apps/worker/too-late", None).await;
+    assert_eq!(status, 202);
+    tokio::time::sleep(Duration::from_millis(4000)).await;
+    assert_eq!(bodies(&server).await, vec!["later".to_owned()]);
+}

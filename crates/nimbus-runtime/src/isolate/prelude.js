@@ -347,14 +347,20 @@ export async function fetchEntry(app, requestJson, envJson) {
   if (!(response instanceof Response)) {
     throw new TypeError("fetch() must return a Response");
   }
-  await Promise.allSettled(pending);
   const bytes = response.body;
-  return JSON.stringify({
+  const described_response = JSON.stringify({
     status: response.status,
     statusText: response.statusText,
     headers: [...response.headers],
     bodyBase64: bytes === null ? null : natives.bytesToBase64(bytes),
   });
+  if (pending.length > 0) {
+    // Answer the client now; `ctx.waitUntil` work goes on for at most the grace period.
+    natives.syscall("fetch/respond", described_response);
+    const grace = Number(described.waitUntilGraceMs) || 0;
+    await Promise.race([Promise.allSettled(pending), new Promise((resolve) => setTimeout(resolve, grace))]);
+  }
+  return described_response;
 }
 
 // Runs a fetch app's `websocket` handlers for one connection: frames arrive through the host
