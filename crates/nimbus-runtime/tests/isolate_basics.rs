@@ -371,3 +371,60 @@ fn workers_style_fetch_apps_answer_requests() {
         "module state persists in a warm isolate: {body}"
     );
 }
+
+#[test]
+fn readable_streams_carry_bodies() {
+    let source = r#"
+        export async function run() {
+            const out = {};
+            // A buffered body is a stream too, and reading it consumes it.
+            const buffered = new Response("hello");
+            out.isStream = buffered.body instanceof ReadableStream;
+            const reader = buffered.body.getReader();
+            out.locked = buffered.body.locked;
+            const first = await reader.read();
+            out.first = new TextDecoder().decode(first.value);
+            out.end = (await reader.read()).done;
+            out.used = buffered.bodyUsed;
+            // A pulled stream as a body, read back as text.
+            let n = 0;
+            const counted = new ReadableStream({
+                pull(controller) {
+                    if (n < 3) controller.enqueue(`part${n++};`);
+                    else controller.close();
+                },
+            });
+            out.text = await new Response(counted).text();
+            // Async iteration and ReadableStream.from.
+            const seen = [];
+            for await (const chunk of ReadableStream.from(["a", "b", "c"])) seen.push(chunk);
+            out.seen = seen.join("");
+            // Errors reach the reader; a second reader is refused while one holds the lock.
+            const failing = new ReadableStream({ pull() { throw new Error("source failed"); } });
+            try { await failing.getReader().read(); } catch (e) { out.error = e.message; }
+            try { failing.getReader(); } catch (e) { out.lockError = e instanceof TypeError; }
+            // Unread chunks are bounded.
+            try {
+                new ReadableStream({ start(c) { for (let i = 0; i < 5000; i++) c.enqueue("x"); } });
+            } catch (e) { out.bounded = e.message; }
+            // Streamed bodies cannot be cloned silently.
+            try { new Response(ReadableStream.from(["z"])).clone(); } catch (e) { out.cloneError = e instanceof TypeError; }
+            return out;
+        }
+    "#;
+    let value = run_ok(source, ExecutionMode::Action);
+    assert_eq!(value["isStream"], true);
+    assert_eq!(value["locked"], true);
+    assert_eq!(value["first"], "hello");
+    assert_eq!(value["end"], true);
+    assert_eq!(value["used"], true);
+    assert_eq!(value["text"], "part0;part1;part2;");
+    assert_eq!(value["seen"], "abc");
+    assert_eq!(value["error"], "source failed");
+    assert_eq!(value["lockError"], true);
+    assert_eq!(value["cloneError"], true);
+    assert!(
+        value["bounded"].as_str().unwrap().contains("at most 1024"),
+        "{value}"
+    );
+}

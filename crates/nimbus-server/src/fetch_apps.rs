@@ -34,6 +34,9 @@ use serde_json::{Value as Json, json};
 use crate::api::envelope::{parse_body, request_id};
 use crate::auth::credentials;
 use crate::error::ApiError;
+use crate::fetch_app_bodies::{
+    FETCH_APP_INLINE_BODY_BYTES_MAX, RequestBodyReader, ResponseBodyWriter, response_body_channel,
+};
 use crate::state::AppState;
 use crate::tenants::Admission;
 
@@ -237,10 +240,18 @@ struct FetchAppBridge {
     /// Taken by the first `fetch/respond`: the handler answered before its `ctx.waitUntil`
     /// work finished, so the server replies without waiting for the invocation to end.
     respond: parking_lot::Mutex<Option<tokio::sync::oneshot::Sender<String>>>,
+    request_body: Arc<RequestBodyReader>,
+    response_body: Arc<ResponseBodyWriter>,
 }
 
 impl HostBridge for FetchAppBridge {
     fn call(&self, _ctx: &HostCallContext, call: HostCall) -> Result<String, HostError> {
+        if let HostCall::Syscall { op, .. } = &call
+            && op == "fetch/end"
+        {
+            self.response_body.end();
+            return Ok("null".into());
+        }
         if let HostCall::Syscall { op, args_json } = &call
             && op == "fetch/respond"
         {
@@ -262,8 +273,22 @@ impl HostBridge for FetchAppBridge {
 
     fn call_async(&self, _ctx: &HostCallContext, call: HostCall) -> HostFuture {
         let (runner, tenant) = (self.runner.clone(), self.tenant.clone());
+        let (request_body, response_body) = (self.request_body.clone(), self.response_body.clone());
         Box::pin(async move {
             match call {
+                HostCall::AsyncSyscall { op, .. } if op == "fetch/read" => {
+                    let chunk = request_body.next_chunk().await?;
+                    Ok(Json::from(chunk.map(|c| STANDARD.encode(c))).to_string())
+                }
+                HostCall::AsyncSyscall { op, args_json } if op == "fetch/write" => {
+                    let encoded: String = serde_json::from_str(&args_json)
+                        .map_err(|e| HostError::new(e.to_string()))?;
+                    let chunk = STANDARD
+                        .decode(encoded)
+                        .map_err(|e| HostError::new(e.to_string()))?;
+                    response_body.write(chunk.into()).await?;
+                    Ok("null".into())
+                }
                 HostCall::AsyncSyscall { op, args_json } => {
                     let kind = match op.as_str() {
                         "nimbus/query" => FunctionKind::Query,
@@ -543,9 +568,20 @@ async fn handle(
             Err(rejection) => rejection.into_response(),
         };
     }
-    let body = match axum::body::to_bytes(body, FETCH_APP_BODY_BYTES_MAX).await {
-        Ok(bytes) => bytes,
-        Err(_) => return too_large(),
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let body = match (&parts.method, declared) {
+        (&Method::GET | &Method::HEAD, _) => AppRequestBody::Inline(None),
+        (_, Some(length)) if length > FETCH_APP_BODY_BYTES_MAX => return too_large(),
+        (_, Some(length)) if length <= FETCH_APP_INLINE_BODY_BYTES_MAX => {
+            match axum::body::to_bytes(body, FETCH_APP_INLINE_BODY_BYTES_MAX).await {
+                Ok(bytes) => AppRequestBody::Inline(Some(bytes)),
+                Err(_) => return too_large(),
+            }
+        }
+        _ => AppRequestBody::Streamed(body),
     };
     serve(&state, app, url, parts.method, parts.headers, body).await
 }
@@ -580,17 +616,23 @@ fn record_outcome(
     );
 }
 
-/// The HTTP response an app described.
-fn response_from(described: &str) -> Response {
+/// The HTTP response an app described; `streamed` is the body when the description says the
+/// body follows as a stream.
+fn response_from(described: &str, streamed: Body) -> Response {
     let described: Json = serde_json::from_str(described).unwrap_or_default();
-    let body = described["bodyBase64"]
-        .as_str()
-        .map(|b| STANDARD.decode(b).unwrap_or_default())
-        .unwrap_or_default();
-    if body.len() > FETCH_APP_BODY_BYTES_MAX {
-        return ApiError::internal("the app's response body exceeds the size limit")
-            .into_response();
-    }
+    let body = if described["streamed"].as_bool() == Some(true) {
+        streamed
+    } else {
+        let bytes = described["bodyBase64"]
+            .as_str()
+            .map(|b| STANDARD.decode(b).unwrap_or_default())
+            .unwrap_or_default();
+        if bytes.len() > FETCH_APP_BODY_BYTES_MAX {
+            return ApiError::internal("the app's response body exceeds the size limit")
+                .into_response();
+        }
+        Body::from(bytes)
+    };
     let status = StatusCode::from_u16(described["status"].as_u64().unwrap_or(200) as u16)
         .unwrap_or(StatusCode::OK);
     let mut builder = Response::builder().status(status);
@@ -606,8 +648,16 @@ fn response_from(described: &str) -> Response {
         }
     }
     builder
-        .body(Body::from(body))
+        .body(body)
         .unwrap_or_else(|_| ApiError::internal("bad response").into_response())
+}
+
+/// How a request body reaches the app.
+enum AppRequestBody {
+    /// Buffered (small, or none at all) and handed over with the request.
+    Inline(Option<Bytes>),
+    /// Pulled by the app as it reads.
+    Streamed(Body),
 }
 
 fn too_large() -> Response {
@@ -625,25 +675,26 @@ async fn serve(
     url: String,
     method: Method,
     headers: HeaderMap,
-    body: Bytes,
+    body: AppRequestBody,
 ) -> Response {
-    if body.len() > FETCH_APP_BODY_BYTES_MAX {
-        return too_large();
-    }
     let request_id = request_id(&headers);
     let header_pairs: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
-    let body_b64 = match method {
-        Method::GET | Method::HEAD => None,
-        _ => Some(STANDARD.encode(&body)),
+    let (body_b64, streamed) = match body {
+        AppRequestBody::Inline(bytes) => (bytes.map(|b| STANDARD.encode(&b)), None),
+        AppRequestBody::Streamed(body) => (None, Some(body)),
     };
     let request_json = json!({
         "url": url, "method": method.as_str(), "headers": header_pairs, "bodyBase64": body_b64,
+        "streamed": streamed.is_some(),
         "waitUntilGraceMs": state.config.wait_until_grace.as_millis() as u64,
     })
     .to_string();
+    let request_body = Arc::new(RequestBodyReader::new(streamed));
+    let (writer, streamed_response) = response_body_channel();
+    let response_body = Arc::new(writer);
     let (respond, early) = tokio::sync::oneshot::channel::<String>();
     let network = state.config.fetch_apps_network;
     let started = Instant::now();
@@ -655,6 +706,8 @@ async fn serve(
             runner: state.runner.clone(),
             tenant: app.tenant.clone(),
             respond: parking_lot::Mutex::new(Some(respond)),
+            request_body: request_body.clone(),
+            response_body: response_body.clone(),
         }),
         entry: EntryPoint::Fetch {
             module: app.main.clone(),
@@ -673,18 +726,26 @@ async fn serve(
         // invocation finishes in the background (bounded by the grace period and its limits).
         Ok(described) = early => {
             let state = state.clone();
+            let writer = response_body.clone();
             tokio::spawn(async move {
-                let joined = running.await;
-                record_outcome(&state, &app, &identifier, started, &flatten(joined));
+                let result = flatten(running.await);
+                match &result {
+                    Ok(_) => writer.end(),
+                    Err(error) => writer.abort(&error.message).await,
+                }
+                record_outcome(&state, &app, &identifier, started, &result);
             });
-            return response_from(&described);
+            return response_from(&described, streamed_response);
         }
         joined = &mut running => joined,
     };
     let result = flatten(joined);
     record_outcome(state, &app, &identifier, started, &result);
+    if result.is_err() && request_body.was_too_large() {
+        return too_large();
+    }
     match result {
-        Ok(outcome) => response_from(&outcome.result_json),
+        Ok(outcome) => response_from(&outcome.result_json, Body::empty()),
         Err(error) => {
             let status = match error.code {
                 ErrorCode::Timeout | ErrorCode::WorkerQuarantined => StatusCode::GATEWAY_TIMEOUT,

@@ -13,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+mod fetch_app_bodies;
 pub mod fetch_app_sockets;
 pub mod fetch_apps;
 pub mod logs;

@@ -407,3 +407,178 @@ async fn wait_until_work_runs_after_the_response_within_its_grace() {
     tokio::time::sleep(Duration::from_millis(4000)).await;
     assert_eq!(bodies(&server).await, vec!["later".to_owned()]);
 }
+
+const STREAMING_APP: &str = r#"
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+export default {
+  async fetch(request, env) {
+    const path = new URL(request.url).pathname;
+    if (path === "/handshake") {
+      // Sends a first chunk, then waits until the client, having read it, writes "go".
+      let step = 0;
+      return new Response(new ReadableStream({
+        async pull(controller) {
+          if (step === 0) {
+            step = 1;
+            controller.enqueue("first\n");
+            return;
+          }
+          for (;;) {
+            const list = await env.NIMBUS.query("messages:list", {});
+            if (list.some((m) => m.body === "go")) break;
+            await sleep(50);
+          }
+          controller.enqueue("after go\n");
+          controller.close();
+        },
+      }), { headers: { "content-type": "text/plain" } });
+    }
+    if (path === "/upper") {
+      // Reads the request as a stream and answers with a stream of the same bytes, upper-cased.
+      const reader = request.body.getReader();
+      let chunks = 0;
+      return new Response(new ReadableStream({
+        async pull(controller) {
+          const { value, done } = await reader.read();
+          if (done) {
+            controller.enqueue(`\n${chunks}`);
+            controller.close();
+            return;
+          }
+          chunks += 1;
+          controller.enqueue(value.map((b) => (b >= 97 && b <= 122 ? b - 32 : b)));
+        },
+      }));
+    }
+    if (path === "/count") {
+      let bytes = 0;
+      for await (const chunk of request.body) bytes += chunk.length;
+      return Response.json({ bytes });
+    }
+    if (path === "/broken") {
+      let sent = false;
+      return new Response(new ReadableStream({
+        pull(controller) {
+          if (!sent) { sent = true; controller.enqueue("partial"); return; }
+          throw new Error("stream exploded");
+        },
+      }));
+    }
+    return Response.json({ text: await request.text() });
+  },
+};
+"#;
+
+fn chunked_body(chunks: Vec<Vec<u8>>) -> reqwest::Body {
+    reqwest::Body::wrap_stream(futures::stream::iter(
+        chunks
+            .into_iter()
+            .map(Ok::<_, std::io::Error>)
+            .collect::<Vec<_>>(),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_stream_both_ways_within_their_limits() {
+    let server = start_with(None, |c| c.fetch_app_timeout = Duration::from_secs(20)).await;
+    let key = server.create_tenant("st").await;
+    let (status, body) = deploy(&server, &key, "st", "s", STREAMING_APP, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let base = format!("{}/t/st/apps/s", server.base);
+
+    // Response streaming: the client reads the first chunk while the app is still running, and
+    // the app goes on only after the client reacted to it. A buffered response would deadlock.
+    let mut response = server
+        .http
+        .get(format!("{base}/handshake"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    let first = response.chunk().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"first\n");
+    let (status, _) = server
+        .post(
+            "/t/st/api/mutation",
+            json!({ "path": "messages:send", "args": { "body": "go", "author": "client" } }),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut rest = Vec::new();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        rest.extend_from_slice(&chunk);
+    }
+    assert_eq!(String::from_utf8(rest).unwrap(), "after go\n");
+
+    // Both ways: a chunked 2 MiB request is read as a stream and answered as one.
+    let chunks: Vec<Vec<u8>> = (0..32)
+        .map(|i| vec![b'a' + (i % 26) as u8; 64 * 1024])
+        .collect();
+    let expected: Vec<u8> = chunks.concat().iter().map(u8::to_ascii_uppercase).collect();
+    let response = server
+        .http
+        .post(format!("{base}/upper"))
+        .body(chunked_body(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer = response.bytes().await.unwrap();
+    let (data, count) =
+        answer.split_at(answer.len() - answer.iter().rev().position(|&b| b == b'\n').unwrap() - 1);
+    assert_eq!(data, &expected[..], "the streamed echo matches");
+    let count: usize = std::str::from_utf8(&count[1..]).unwrap().parse().unwrap();
+    assert!(count > 1, "the request arrived in several chunks ({count})");
+
+    // `for await` over a streamed body, and small bodies still arrive in one piece.
+    let response = server
+        .http
+        .post(format!("{base}/count"))
+        .body(chunked_body(vec![vec![7; 100_000], vec![7; 23]]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.json::<Json>().await.unwrap()["bytes"], 100_023);
+    let response = server
+        .http
+        .post(format!("{base}/small"))
+        .body("tiny")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.json::<Json>().await.unwrap()["text"], "tiny");
+
+    // A streamed request over the limit is refused with 413, without a Content-Length too.
+    let over = nimbus_server::fetch_apps::FETCH_APP_BODY_BYTES_MAX / (1024 * 1024) + 1;
+    let response = server
+        .http
+        .post(format!("{base}/count"))
+        .body(chunked_body(vec![vec![1; 1024 * 1024]; over]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+
+    // A stream that fails midway breaks the response instead of ending it as if complete.
+    let response = server
+        .http
+        .get(format!("{base}/broken"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.bytes().await.is_err(),
+        "a failed stream must not look like a complete body"
+    );
+    // And the app keeps serving.
+    let response = server
+        .http
+        .post(format!("{base}/small"))
+        .body("still here")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.json::<Json>().await.unwrap()["text"], "still here");
+}

@@ -47,7 +47,7 @@ jsSyscalls.set("convexJsonFromResponse", ({ response }) => {
   if (!(response instanceof Response)) {
     throw new Error("HTTP actions must return a Response");
   }
-  const body = response.body;
+  const body = response._syncBytes();
   return {
     status: response.status,
     statusText: response.statusText,
@@ -277,7 +277,10 @@ defineGlobal("self", globalThis);
 
 // The web classes cost memory in every isolate that never uses them, so they live in a second
 // module evaluated on first touch of any of these names.
-const WEB_GLOBALS = ["TextEncoder", "TextDecoder", "atob", "btoa", "URL", "URLSearchParams", "Headers", "Request", "Response", "fetch"];
+const WEB_GLOBALS = [
+  "TextEncoder", "TextDecoder", "atob", "btoa", "URL", "URLSearchParams", "Headers", "Request", "Response", "fetch",
+  "ReadableStream", "ReadableStreamDefaultReader", "ReadableStreamDefaultController",
+];
 let webLoaded = false;
 function loadWeb() {
   if (webLoaded) return;
@@ -331,7 +334,19 @@ export async function fetchEntry(app, requestJson, envJson) {
     throw new TypeError("the app's main module must `export default { fetch(request, env, ctx) { … } }`");
   }
   const described = JSON.parse(requestJson);
-  const body = described.bodyBase64 == null ? null : new Uint8Array(natives.base64ToBytes(described.bodyBase64));
+  let body = null;
+  if (described.streamed) {
+    // A large or unsized request body: the app pulls it from the host chunk by chunk.
+    body = new ReadableStream({
+      async pull(controller) {
+        const chunk = JSON.parse(await natives.asyncSyscall("fetch/read", "{}"));
+        if (chunk === null) controller.close();
+        else controller.enqueue(new Uint8Array(natives.base64ToBytes(chunk)));
+      },
+    });
+  } else if (described.bodyBase64 != null) {
+    body = new Uint8Array(natives.base64ToBytes(described.bodyBase64));
+  }
   const request = new Request(described.url, { method: described.method, headers: described.headers, body });
   const call = (kind) => async (name, args = {}) =>
     JSON.parse(await natives.asyncSyscall(`nimbus/${kind}`, JSON.stringify({ name, args })));
@@ -347,20 +362,34 @@ export async function fetchEntry(app, requestJson, envJson) {
   if (!(response instanceof Response)) {
     throw new TypeError("fetch() must return a Response");
   }
-  const bytes = response.body;
-  const described_response = JSON.stringify({
-    status: response.status,
-    statusText: response.statusText,
-    headers: [...response.headers],
-    bodyBase64: bytes === null ? null : natives.bytesToBase64(bytes),
-  });
+  const { bytes, stream } = response._hostBody();
+  const head = { status: response.status, statusText: response.statusText, headers: [...response.headers] };
+  const describedResponse = JSON.stringify({ ...head, bodyBase64: bytes == null ? null : natives.bytesToBase64(bytes) });
+  if (stream) {
+    // Send the head now and the body as the app produces it; each write waits for room in the
+    // host's bounded queue, so a slow client slows the app instead of filling memory.
+    natives.syscall("fetch/respond", JSON.stringify({ ...head, streamed: true }));
+    const reader = stream.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const chunk = typeof value === "string" ? new Uint8Array(natives.utf8Encode(value)) : toBytes(value);
+      if (chunk.length > 0) await natives.asyncSyscall("fetch/write", JSON.stringify(natives.bytesToBase64(chunk)));
+    }
+    natives.syscall("fetch/end", "{}");
+  } else if (pending.length > 0) {
+    try {
+      natives.syscall("fetch/respond", describedResponse);
+    } catch {
+      // This host cannot answer early: it sends the response when the invocation ends.
+    }
+  }
   if (pending.length > 0) {
-    // Answer the client now; `ctx.waitUntil` work goes on for at most the grace period.
-    natives.syscall("fetch/respond", described_response);
+    // The client has its answer; `ctx.waitUntil` work goes on for at most the grace period.
     const grace = Number(described.waitUntilGraceMs) || 0;
     await Promise.race([Promise.allSettled(pending), new Promise((resolve) => setTimeout(resolve, grace))]);
   }
-  return described_response;
+  return describedResponse;
 }
 
 // Runs a fetch app's `websocket` handlers for one connection: frames arrive through the host

@@ -238,6 +238,242 @@ class Headers {
   }
 }
 
+// ---- streams ----------------------------------------------------------------------------------
+
+// A ReadableStream of chunks, enough for streamed bodies: an underlying source with
+// start/pull/cancel, one reader at a time, async iteration and `ReadableStream.from`. `pull` runs
+// only while a read is waiting, so a producer never runs ahead of its consumer; chunks enqueued
+// without a waiting read are queued up to a bound.
+const STREAM_QUEUED_CHUNKS_MAX = 1024;
+
+class ReadableStreamDefaultController {
+  #stream;
+  constructor(stream) {
+    this.#stream = stream;
+  }
+  get desiredSize() {
+    return this.#stream._desiredSize();
+  }
+  enqueue(chunk) {
+    this.#stream._enqueue(chunk);
+  }
+  close() {
+    this.#stream._close();
+  }
+  error(reason) {
+    this.#stream._error(reason);
+  }
+}
+
+class ReadableStreamDefaultReader {
+  #stream;
+  constructor(stream) {
+    if (!(stream instanceof ReadableStream)) throw new TypeError("a reader needs a ReadableStream");
+    stream._lock(this);
+    this.#stream = stream;
+  }
+  get closed() {
+    return this.#stream ? this.#stream._closed : Promise.reject(new TypeError("the reader was released"));
+  }
+  read() {
+    return this.#stream ? this.#stream._read() : Promise.reject(new TypeError("the reader was released"));
+  }
+  cancel(reason) {
+    return this.#stream ? this.#stream._cancel(reason) : Promise.reject(new TypeError("the reader was released"));
+  }
+  releaseLock() {
+    if (this.#stream) this.#stream._unlock();
+    this.#stream = null;
+  }
+}
+
+class ReadableStream {
+  #source;
+  #controller;
+  #started;
+  #queue = [];
+  #waiting = [];
+  #state = "readable";
+  #closeRequested = false;
+  #error;
+  #reader = null;
+  #pulling = false;
+  #enqueuedDuringPull = false;
+  #disturbed = false;
+  #closedSettle;
+  constructor(source = {}, strategy = {}) {
+    this.#source = source || {};
+    this.#controller = new ReadableStreamDefaultController(this);
+    this._closed = new Promise((resolve, reject) => (this.#closedSettle = { resolve, reject }));
+    this._closed.catch(() => {});
+    void strategy;
+    // `start` runs now, as the standard says; a throw fails the constructor.
+    const start = typeof this.#source.start === "function" ? this.#source.start(this.#controller) : undefined;
+    this.#started = Promise.resolve(start);
+    this.#started.catch((e) => this._error(e));
+  }
+  static from(iterable) {
+    const iterator = iterable[Symbol.asyncIterator] ? iterable[Symbol.asyncIterator]() : iterable[Symbol.iterator]();
+    return new ReadableStream({
+      async pull(controller) {
+        const { value, done } = await iterator.next();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      async cancel(reason) {
+        if (typeof iterator.return === "function") await iterator.return(reason);
+      },
+    });
+  }
+  get locked() {
+    return this.#reader !== null;
+  }
+  getReader(options = {}) {
+    if (options && options.mode === "byob") throw new TypeError("BYOB readers are not supported; use getReader()");
+    return new ReadableStreamDefaultReader(this);
+  }
+  cancel(reason) {
+    if (this.locked) return Promise.reject(new TypeError("cannot cancel a locked ReadableStream"));
+    return this._cancel(reason);
+  }
+  async *values() {
+    const reader = this.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        yield value;
+      }
+    } finally {
+      reader.releaseLock();
+    }
+  }
+  [Symbol.asyncIterator]() {
+    return this.values();
+  }
+  _disturbed() {
+    return this.#disturbed;
+  }
+  _lock(reader) {
+    if (this.#reader !== null) throw new TypeError("ReadableStream is locked to another reader");
+    this.#reader = reader;
+  }
+  _unlock() {
+    this.#reader = null;
+  }
+  _desiredSize() {
+    if (this.#state === "errored") return null;
+    if (this.#state === "closed") return 0;
+    return Math.max(0, 1 - this.#queue.length);
+  }
+  _enqueue(chunk) {
+    if (this.#state !== "readable" || this.#closeRequested) {
+      throw new TypeError("cannot enqueue into a closed or errored ReadableStream");
+    }
+    this.#enqueuedDuringPull = true;
+    const waiter = this.#waiting.shift();
+    if (waiter) {
+      waiter.resolve({ value: chunk, done: false });
+      return;
+    }
+    if (this.#queue.length >= STREAM_QUEUED_CHUNKS_MAX) {
+      throw new RangeError(
+        `a ReadableStream holds at most ${STREAM_QUEUED_CHUNKS_MAX} unread chunks; enqueue from pull() so the reader sets the pace`,
+      );
+    }
+    this.#queue.push(chunk);
+  }
+  _close() {
+    if (this.#state !== "readable" || this.#closeRequested) throw new TypeError("the ReadableStream is already closed");
+    this.#closeRequested = true;
+    if (this.#queue.length === 0) this.#finish();
+  }
+  _error(reason) {
+    if (this.#state !== "readable") return;
+    this.#state = "errored";
+    this.#error = reason;
+    this.#queue = [];
+    for (const waiter of this.#waiting.splice(0)) waiter.reject(reason);
+    this.#closedSettle.reject(reason);
+  }
+  #finish() {
+    this.#state = "closed";
+    for (const waiter of this.#waiting.splice(0)) waiter.resolve({ value: undefined, done: true });
+    this.#closedSettle.resolve();
+  }
+  _read() {
+    this.#disturbed = true;
+    if (this.#queue.length > 0) {
+      const value = this.#queue.shift();
+      if (this.#closeRequested && this.#queue.length === 0) this.#finish();
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.#state === "closed") return Promise.resolve({ value: undefined, done: true });
+    if (this.#state === "errored") return Promise.reject(this.#error);
+    const read = new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
+    this.#pull();
+    return read;
+  }
+  _cancel(reason) {
+    this.#disturbed = true;
+    if (this.#state === "closed") return Promise.resolve();
+    if (this.#state === "errored") return Promise.reject(this.#error);
+    this.#queue = [];
+    this.#finish();
+    const cancel = this.#source.cancel;
+    return Promise.resolve(typeof cancel === "function" ? cancel.call(this.#source, reason) : undefined).then(() => undefined);
+  }
+  #pull() {
+    if (this.#pulling || typeof this.#source.pull !== "function") return;
+    this.#pulling = true;
+    this.#enqueuedDuringPull = false;
+    this.#started
+      .then(() => this.#source.pull(this.#controller))
+      .then(
+        () => {
+          this.#pulling = false;
+          // Pull again only if the last pull made progress: a source that enqueues nothing
+          // is waiting on something else and must not be spun.
+          if (this.#enqueuedDuringPull && this.#waiting.length > 0 && this.#state === "readable" && !this.#closeRequested) {
+            this.#pull();
+          }
+        },
+        (e) => {
+          this.#pulling = false;
+          this._error(e);
+        },
+      );
+  }
+}
+
+function chunkToBytes(chunk) {
+  if (typeof chunk === "string") return new Uint8Array(natives.utf8Encode(chunk));
+  if (chunk instanceof ArrayBuffer || ArrayBuffer.isView(chunk)) return toBytes(chunk);
+  throw new TypeError("body stream chunks must be Uint8Array, ArrayBuffer or string");
+}
+
+async function readAll(stream) {
+  const parts = [];
+  let length = 0;
+  const reader = stream.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    const bytes = chunkToBytes(value);
+    parts.push(bytes);
+    length += bytes.length;
+  }
+  reader.releaseLock();
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+
 function bodyToBytes(body) {
   if (body === undefined || body === null) return null;
   if (typeof body === "string") return new Uint8Array(natives.utf8Encode(body));
@@ -253,33 +489,66 @@ function defaultContentType(body) {
 }
 
 class Body {
-  #bytes;
+  #bytes = null;
+  #stream = null;
+  #streamFromBytes = false;
   #used = false;
   _initBody(body, headers) {
+    if (body instanceof ReadableStream) {
+      this.#stream = body;
+      return;
+    }
     this.#bytes = bodyToBytes(body);
     const type = defaultContentType(body);
     if (type !== null && !headers.has("content-type")) headers.set("content-type", type);
   }
   get bodyUsed() {
-    return this.#used;
+    return this.#used || (this.#stream !== null && this.#stream._disturbed());
   }
+  // A ReadableStream (or null), per the standard; a buffered body is wrapped on first access.
   get body() {
+    if (this.#stream === null && this.#bytes !== null) {
+      const bytes = this.#bytes;
+      this.#streamFromBytes = true;
+      this.#stream = new ReadableStream({
+        pull(controller) {
+          controller.enqueue(bytes.slice());
+          controller.close();
+        },
+      });
+    }
+    return this.#stream;
+  }
+  // The buffered bytes, while nobody has started reading a stream of them.
+  #buffered() {
+    return this.#stream === null || (this.#streamFromBytes && !this.#stream.locked && !this.#stream._disturbed());
+  }
+  // For the host, synchronously: the buffered body, or an error for a stream body.
+  _syncBytes() {
+    if (!this.#buffered()) {
+      throw new TypeError("this body is a ReadableStream; HTTP actions answer with buffered bodies (a string or bytes)");
+    }
     return this.#bytes;
   }
-  #consume() {
-    if (this.#used) throw new TypeError("Body has already been consumed");
+  // For the host: `{ bytes }` for a buffered body, `{ stream }` for a streamed one.
+  _hostBody() {
+    return this.#buffered() ? { bytes: this.#bytes } : { stream: this.#stream };
+  }
+  async #consume() {
+    if (this.bodyUsed) throw new TypeError("Body has already been consumed");
     this.#used = true;
-    return this.#bytes || new Uint8Array(0);
+    if (this.#buffered()) return this.#bytes || new Uint8Array(0);
+    return readAll(this.#stream);
   }
   async arrayBuffer() {
-    const b = this.#consume();
+    const b = await this.#consume();
     return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
   }
   async bytes() {
-    return this.#consume().slice();
+    return (await this.#consume()).slice();
   }
   async text() {
-    return natives.utf8Decode(this.#consume(), false, false);
+    return natives.utf8Decode(await this.#consume(), false, false);
   }
   async json() {
     return JSON.parse(await this.text());
@@ -293,14 +562,22 @@ class Request extends Body {
     this.url = source ? source.url : new URL(String(input)).href;
     this.method = String(init.method || (source ? source.method : "GET")).toUpperCase();
     this.headers = new Headers(init.headers || (source ? source.headers : undefined));
-    const body = init.body !== undefined ? init.body : source ? source.body : null;
+    const body = init.body !== undefined ? init.body : source ? source._transferBody() : null;
     if (body !== null && body !== undefined && (this.method === "GET" || this.method === "HEAD")) {
       throw new TypeError("Request with GET/HEAD method cannot have body");
     }
     this._initBody(body, this.headers);
   }
   clone() {
+    if (this._hostBody().stream) {
+      throw new TypeError("a Request with a streamed body cannot be cloned; read it once with text() or arrayBuffer()");
+    }
     return new Request(this);
+  }
+  // `new Request(request)` takes over the body: its bytes, or its stream.
+  _transferBody() {
+    const { bytes, stream } = this._hostBody();
+    return stream || bytes;
   }
 }
 
@@ -322,7 +599,9 @@ class Response extends Body {
     return this.status >= 200 && this.status < 300;
   }
   clone() {
-    return new Response(this.body, this);
+    const { bytes, stream } = this._hostBody();
+    if (stream) throw new TypeError("a Response with a streamed body cannot be cloned; read it once with text() or arrayBuffer()");
+    return new Response(bytes, this);
   }
   static json(data, init = {}) {
     const headers = new Headers(init.headers);
@@ -337,7 +616,8 @@ class Response extends Body {
 async function fetch(input, init = {}) {
   if (natives.deterministic()) throw new Error(NOT_IN_QUERIES("fetch()"));
   const request = new Request(input, init);
-  const body = request.body;
+  const outgoing = request._hostBody();
+  const body = outgoing.stream ? await readAll(outgoing.stream) : outgoing.bytes;
   const answer = JSON.parse(
     await natives.fetch(
       JSON.stringify({
@@ -354,6 +634,9 @@ async function fetch(input, init = {}) {
   return response;
 }
 
+defineGlobal("ReadableStream", ReadableStream);
+defineGlobal("ReadableStreamDefaultReader", ReadableStreamDefaultReader);
+defineGlobal("ReadableStreamDefaultController", ReadableStreamDefaultController);
 defineGlobal("Headers", Headers);
 defineGlobal("Request", Request);
 defineGlobal("Response", Response);
