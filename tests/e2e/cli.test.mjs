@@ -136,6 +136,15 @@ test("tenants, deploy and run against nimbus serve; bad input fails clearly", as
   const json = await (await fetch(`${tenant.url}/apps/hello/json?a=7`)).json();
   assert.equal(Object.keys(json).length, 100);
   assert.equal(json.key99, "7");
+  const counted = await (await fetch(`${tenant.url}/apps/hello/count`)).text();
+  assert.equal(counted, "line 1\nline 2\nline 3\nline 4\nline 5\n");
+  const big = "streamed both ways. ".repeat(10_000);
+  const upper = await fetch(`${tenant.url}/apps/hello/upper`, {
+    method: "POST",
+    body: new Blob([big]).stream(),
+    duplex: "half",
+  });
+  assert.equal(await upper.text(), big.toUpperCase());
 
   const usage = await nimbus(["frobnicate"]);
   assert.equal(usage.code, 2, "unknown commands are usage errors");

@@ -181,8 +181,10 @@ fn app_from_json(tenant: &TenantName, json: &Json) -> Option<FetchApp> {
 }
 
 impl FetchApps {
-    /// The app a Host header names, if any.
-    pub fn by_host(&self, host: &str) -> Option<Arc<FetchApp>> {
+    /// The app a Host header names, if any: one of an app's own hostnames, or
+    /// `<app>.<tenant>.<domain>` (`<app>.<tenant>.localhost` always works), which reaches every
+    /// app without configuring anything.
+    pub fn by_host(&self, host: &str, domain: Option<&str>) -> Option<Arc<FetchApp>> {
         let host = host.rsplit_once(':').map_or(host, |(h, p)| {
             if p.chars().all(|c| c.is_ascii_digit()) {
                 h
@@ -190,8 +192,14 @@ impl FetchApps {
                 host
             }
         });
-        let key = self.hosts.read().get(&host.to_ascii_lowercase()).cloned()?;
-        self.apps.read().get(&key).cloned()
+        let host = host.to_ascii_lowercase();
+        let key = self.hosts.read().get(&host).cloned();
+        if let Some(key) = key {
+            return self.apps.read().get(&key).cloned();
+        }
+        let (app, rest) = host.split_once('.')?;
+        let tenant = crate::tenants::tenant_from_host(rest, domain)?;
+        self.get(tenant, app)
     }
 
     fn get(&self, tenant: &str, name: &str) -> Option<Arc<FetchApp>> {

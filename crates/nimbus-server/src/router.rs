@@ -140,7 +140,10 @@ async fn dispatch(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("127.0.0.1")
         .to_owned();
-    if let Some(app) = state.fetch_apps.by_host(&host) {
+    if let Some(app) = state
+        .fetch_apps
+        .by_host(&host, state.config.domain.as_deref())
+    {
         return crate::fetch_apps::by_host(state.clone(), app, request).await;
     }
     let path = request.uri().path().to_owned();

@@ -118,6 +118,14 @@ async fn fetch_apps_route_isolate_and_reach_the_tenants_functions() {
     let (_, text) = get(&server, "/anything", Some("counter.example.test")).await;
     let second: Json = serde_json::from_str(&text).unwrap();
     assert_eq!(second["path"], "/anything");
+    // Every app is also reachable as `<app>.<tenant>.<domain>` without configuration.
+    let (status, text) = get(&server, "/by-name", Some("counter.shop.localhost:3210")).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Json>(&text).unwrap()["path"],
+        "/by-name"
+    );
+    assert_eq!(get(&server, "/", Some("nope.shop.localhost")).await.0, 404);
     // Module state persists across the requests one warm isolate serves (an app may have a few
     // isolates, one per executor worker at most).
     let mut most = 0.0f64;
