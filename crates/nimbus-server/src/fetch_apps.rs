@@ -20,14 +20,13 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use nimbus_functions::{CallRequest, Caller, FunctionKind, FunctionRunner};
+use nimbus_functions::FunctionRunner;
 use nimbus_runtime::{
-    CancelToken, EntryPoint, ErrorCode, ExecutionMode, GrantFamily, HostBridge, HostCall,
-    HostCallContext, HostError, HostFuture, InvocationAuth, InvocationRequest, ModuleSource,
-    PoolKind, RuntimeBundle, RuntimeGrants, RuntimePolicy, TenantId,
+    CancelToken, EntryPoint, ErrorCode, ExecutionMode, GrantFamily, InvocationAuth,
+    InvocationRequest, ModuleSource, PoolKind, RuntimeBundle, RuntimeGrants, RuntimePolicy,
+    TenantId,
 };
 use nimbus_storage::TenantName;
-use nimbus_values::Value;
 use parking_lot::RwLock;
 use serde_json::{Value as Json, json};
 
@@ -35,8 +34,9 @@ use crate::api::envelope::{parse_body, request_id};
 use crate::auth::credentials;
 use crate::error::ApiError;
 use crate::fetch_app_bodies::{
-    FETCH_APP_INLINE_BODY_BYTES_MAX, RequestBodyReader, ResponseBodyWriter, response_body_channel,
+    FETCH_APP_INLINE_BODY_BYTES_MAX, RequestBodyReader, response_body_channel,
 };
+use crate::fetch_app_bridge::FetchAppBridge;
 use crate::state::AppState;
 use crate::tenants::Admission;
 
@@ -238,107 +238,6 @@ impl FetchApps {
             hosts.insert(host.clone(), key.clone());
         }
         self.apps.write().insert(key, app);
-    }
-}
-
-/// The host side of a fetch app: `env.NIMBUS` calls and outbound `fetch`.
-struct FetchAppBridge {
-    runner: FunctionRunner,
-    tenant: TenantName,
-    /// Taken by the first `fetch/respond`: the handler answered before its `ctx.waitUntil`
-    /// work finished, so the server replies without waiting for the invocation to end.
-    respond: parking_lot::Mutex<Option<tokio::sync::oneshot::Sender<String>>>,
-    request_body: Arc<RequestBodyReader>,
-    response_body: Arc<ResponseBodyWriter>,
-}
-
-impl HostBridge for FetchAppBridge {
-    fn call(&self, _ctx: &HostCallContext, call: HostCall) -> Result<String, HostError> {
-        if let HostCall::Syscall { op, .. } = &call
-            && op == "fetch/end"
-        {
-            self.response_body.end();
-            return Ok("null".into());
-        }
-        if let HostCall::Syscall { op, args_json } = &call
-            && op == "fetch/respond"
-        {
-            let sender = self.respond.lock().take();
-            return match sender {
-                Some(sender) => {
-                    // The receiver is gone only if the request was abandoned; nothing to do.
-                    let _ = sender.send(args_json.clone());
-                    Ok("null".into())
-                }
-                None => Err(HostError::new("the response was already sent")),
-            };
-        }
-        Err(HostError::new(format!(
-            "{} is not available to fetch apps",
-            call.describe()
-        )))
-    }
-
-    fn call_async(&self, _ctx: &HostCallContext, call: HostCall) -> HostFuture {
-        let (runner, tenant) = (self.runner.clone(), self.tenant.clone());
-        let (request_body, response_body) = (self.request_body.clone(), self.response_body.clone());
-        Box::pin(async move {
-            match call {
-                HostCall::AsyncSyscall { op, .. } if op == "fetch/read" => {
-                    let chunk = request_body.next_chunk().await?;
-                    Ok(Json::from(chunk.map(|c| STANDARD.encode(c))).to_string())
-                }
-                HostCall::AsyncSyscall { op, args_json } if op == "fetch/write" => {
-                    let encoded: String = serde_json::from_str(&args_json)
-                        .map_err(|e| HostError::new(e.to_string()))?;
-                    let chunk = STANDARD
-                        .decode(encoded)
-                        .map_err(|e| HostError::new(e.to_string()))?;
-                    response_body.write(chunk.into()).await?;
-                    Ok("null".into())
-                }
-                HostCall::AsyncSyscall { op, args_json } => {
-                    let kind = match op.as_str() {
-                        "nimbus/query" => FunctionKind::Query,
-                        "nimbus/mutation" => FunctionKind::Mutation,
-                        "nimbus/action" => FunctionKind::Action,
-                        _ => return Err(HostError::new(format!("unknown operation {op}"))),
-                    };
-                    let args: Json = serde_json::from_str(&args_json)
-                        .map_err(|e| HostError::new(e.to_string()))?;
-                    let path = args["name"]
-                        .as_str()
-                        .ok_or_else(|| HostError::new("env.NIMBUS calls need a function name"))?
-                        .to_owned();
-                    let value = Value::from_json(&args["args"])
-                        .map_err(|e| HostError::new(e.to_string()))?;
-                    let outcome = runner
-                        .call(CallRequest {
-                            tenant,
-                            path,
-                            args: value,
-                            // A nested call: the app's invocation already holds an admission
-                            // slot, and queueing behind it could deadlock once every worker
-                            // runs an app waiting on its tenant's functions. Like an admin,
-                            // a nested caller may reach internal functions.
-                            caller: Caller::Function { depth: 1 },
-                            identity: None,
-                            expected_kind: Some(kind),
-                        })
-                        .await
-                        .map_err(|e| HostError {
-                            message: e.message,
-                            data: e.data.map(|d| d.to_json_text()),
-                        })?;
-                    Ok(outcome.value.to_json().to_string())
-                }
-                HostCall::Fetch(request) => runner.fetcher().fetch(tenant.as_str(), request).await,
-                other => Err(HostError::new(format!(
-                    "{} is not available to fetch apps",
-                    other.describe()
-                ))),
-            }
-        })
     }
 }
 

@@ -229,15 +229,24 @@ async fn hostile_apps_get_clear_errors_while_others_keep_serving() {
     let error: Json = serde_json::from_str(&text).unwrap();
     assert!(error["error"].as_str().unwrap().contains("app exploded"));
     assert!(error["requestId"].is_string());
-    let huge = vec![b'x'; nimbus_server::fetch_apps::FETCH_APP_BODY_BYTES_MAX + 1];
-    let response = server
-        .http
-        .post(format!("{}/t/lab/apps/calm", server.base))
-        .body(huge)
-        .send()
+    // A body declared too large is refused before a byte of it is read (over a raw socket: an
+    // HTTP client still writing the body would see the early answer as a broken pipe).
+    let mut socket = tokio::net::TcpStream::connect(server.base.trim_start_matches("http://"))
         .await
         .unwrap();
-    assert_eq!(response.status(), 413);
+    let head = format!(
+        "POST /t/lab/apps/calm HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n\r\n",
+        nimbus_server::fetch_apps::FETCH_APP_BODY_BYTES_MAX + 1
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut socket, head.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::io::AsyncReadExt::read(&mut socket, &mut answer)
+        .await
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     let (status, _) = get(&server, "/t/lab/apps/calm", None).await;
     assert_eq!(status, 200, "the calm app keeps serving");
     assert_eq!(
@@ -559,10 +568,20 @@ async fn bodies_stream_both_ways_within_their_limits() {
 
     // A streamed request over the limit is refused with 413, without a Content-Length too.
     let over = nimbus_server::fetch_apps::FETCH_APP_BODY_BYTES_MAX / (1024 * 1024) + 1;
+    assert_eq!(
+        nimbus_server::fetch_apps::FETCH_APP_BODY_BYTES_MAX % (1024 * 1024),
+        0
+    );
     let response = server
         .http
         .post(format!("{base}/count"))
-        .body(chunked_body(vec![vec![1; 1024 * 1024]; over]))
+        .body(chunked_body({
+            // The limit is crossed by the very last byte, so the client has written everything
+            // by the time the server answers.
+            let mut chunks = vec![vec![1; 1024 * 1024]; over - 1];
+            chunks.push(vec![1]);
+            chunks
+        }))
         .send()
         .await
         .unwrap();
