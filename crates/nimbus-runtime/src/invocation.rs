@@ -114,14 +114,19 @@ pub enum EntryPoint {
         /// Environment variables (and granted secrets), as a JSON object text.
         env_json: String,
     },
-    /// A WebSocket connection of a Workers-style app: the default export's `websocket`
-    /// handlers (`open(ws, env)`, `message(ws, data, env)`, `close(ws, code, reason, env)`)
-    /// run for the whole connection in one isolate. Frames come from the host (`ws/recv`),
-    /// sends go to it (`ws/send`, `ws/close`). The wall-clock limit applies to each frame's
-    /// handling, not to the time spent waiting for the next frame.
+    /// A WebSocket connection of a Workers-style app, in one isolate for its whole life:
+    /// either the default export's `websocket` handlers (`open(ws, env)`,
+    /// `message(ws, data, env)`, `close(ws, code, reason, env)`), or, without them, its
+    /// `fetch(request, env, ctx)` answering the upgrade request with
+    /// `new Response(null, { status: 101, webSocket: client })` from a `WebSocketPair` whose
+    /// server end has listeners. Frames come from the host (`ws/recv`), sends go to it
+    /// (`ws/send`, `ws/close`). The wall-clock limit applies to each frame's handling, not to
+    /// the time spent waiting for the next frame.
     WebSocket {
         /// Module path of the app's main module.
         module: String,
+        /// The upgrade request (`url`, `method`, `headers`), as JSON text.
+        request_json: String,
         /// Environment variables, as a JSON object text.
         env_json: String,
     },

@@ -111,6 +111,7 @@ pub async fn run(
     app: Arc<FetchApp>,
     socket: WebSocket,
     permits: Arc<Semaphore>,
+    request_json: String,
 ) {
     let (mut sink, mut stream) = socket.split();
     let Ok(_permit) = permits.try_acquire_owned() else {
@@ -190,6 +191,7 @@ pub async fn run(
         bridge: Arc::new(bridge),
         entry: EntryPoint::WebSocket {
             module: app.main().to_owned(),
+            request_json,
             env_json: app.env_json(&state.config),
         },
         mode: ExecutionMode::Action,

@@ -465,11 +465,15 @@ async fn handle(
             Ok(upgrade) => {
                 let max = state.config.app_ws_message_bytes_max;
                 let permits = state.app_ws_permits.clone();
+                let request_json = json!({
+                    "url": url, "method": parts.method.as_str(), "headers": header_pairs(&parts.headers),
+                })
+                .to_string();
                 upgrade
                     .max_message_size(max)
                     .max_frame_size(max)
                     .on_upgrade(move |socket| {
-                        crate::fetch_app_sockets::run(state, app, socket, permits)
+                        crate::fetch_app_sockets::run(state, app, socket, permits, request_json)
                     })
             }
             Err(rejection) => rejection.into_response(),
@@ -559,6 +563,14 @@ fn response_from(described: &str, streamed: Body) -> Response {
         .unwrap_or_else(|_| ApiError::internal("bad response").into_response())
 }
 
+/// The request's headers as `[name, value]` pairs (values that are not text are left out).
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect()
+}
+
 /// How a request body reaches the app.
 enum AppRequestBody {
     /// Buffered (small, or none at all) and handed over with the request.
@@ -585,10 +597,7 @@ async fn serve(
     body: AppRequestBody,
 ) -> Response {
     let request_id = request_id(&headers);
-    let header_pairs: Vec<(String, String)> = headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
+    let header_pairs = header_pairs(&headers);
     let (body_b64, streamed) = match body {
         AppRequestBody::Inline(bytes) => (bytes.map(|b| STANDARD.encode(&b)), None),
         AppRequestBody::Streamed(body) => (None, Some(body)),

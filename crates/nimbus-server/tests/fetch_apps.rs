@@ -609,3 +609,76 @@ async fn bodies_stream_both_ways_within_their_limits() {
         .unwrap();
     assert_eq!(response.json::<Json>().await.unwrap()["text"], "still here");
 }
+
+const PAIR_APP: &str = r#"
+let connections = 0;
+export default {
+  fetch(request) {
+    const path = new URL(request.url).pathname;
+    if (request.headers.get("upgrade") !== "websocket") return new Response("plain http");
+    if (path === "/refuse") return new Response("no sockets here");
+    connections += 1;
+    const [client, server] = Object.values(new WebSocketPair());
+    server.accept();
+    let count = 0;
+    server.addEventListener("message", (event) => {
+      count += 1;
+      server.send(`${connections}/${count}:${event.data}`);
+      if (event.data === "bye") server.close(4000, "see you");
+    });
+    return new Response(null, { status: 101, webSocket: client });
+  },
+};
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_style_websocket_pairs_accept_connections() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let server = start_with(None, |_| {}).await;
+    let key = server.create_tenant("pairs").await;
+    let (status, body) = deploy(&server, &key, "pairs", "chat", PAIR_APP, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        get(&server, "/t/pairs/apps/chat/", None).await.1,
+        "plain http"
+    );
+
+    // Two connections at once, each in its own isolate (the module counter starts over).
+    let mut first = connect(&server, "/t/pairs/apps/chat/room").await;
+    let mut second = connect(&server, "/t/pairs/apps/chat/room").await;
+    for (socket, word) in [(&mut first, "a"), (&mut second, "b")] {
+        socket.send(Message::Text(word.into())).await.unwrap();
+        assert_eq!(
+            next_message(socket).await,
+            Message::Text(format!("1/1:{word}").into())
+        );
+        socket.send(Message::Text("again".into())).await.unwrap();
+        assert_eq!(
+            next_message(socket).await,
+            Message::Text("1/2:again".into())
+        );
+    }
+    // The app closes with its own code and reason.
+    first.send(Message::Text("bye".into())).await.unwrap();
+    assert_eq!(
+        next_message(&mut first).await,
+        Message::Text("1/3:bye".into())
+    );
+    let Message::Close(Some(frame)) = next_message(&mut first).await else {
+        panic!("expected a close frame");
+    };
+    assert_eq!(
+        (u16::from(frame.code), frame.reason.as_str()),
+        (4000, "see you")
+    );
+    second.close(None).await.unwrap();
+
+    // An upgrade that fetch() answers without a WebSocketPair is closed with a clear reason.
+    let mut refused = connect(&server, "/t/pairs/apps/chat/refuse").await;
+    let Message::Close(Some(frame)) = next_message(&mut refused).await else {
+        panic!("expected a close frame");
+    };
+    assert_eq!(u16::from(frame.code), 1011);
+    assert!(frame.reason.contains("WebSocket"), "{}", frame.reason);
+}

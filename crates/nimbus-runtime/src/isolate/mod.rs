@@ -300,7 +300,11 @@ impl Isolate {
                         let settled = settle(&ctx, returned, &env)?;
                         encode_result(&ctx, settled, ReturnEncoding::JsonText, &env)
                     }
-                    EntryPoint::WebSocket { module, env_json } => {
+                    EntryPoint::WebSocket {
+                        module,
+                        request_json,
+                        env_json,
+                    } => {
                         let namespace = import_namespace(&ctx, namespaces, module, &env)?;
                         let app: Value = namespace
                             .get("default")
@@ -310,7 +314,7 @@ impl Isolate {
                         };
                         let entry = entry.clone().restore(&ctx).map_err(engine_error)?;
                         let returned: Value = entry
-                            .call((app, env_json.as_str()))
+                            .call((app, request_json.as_str(), env_json.as_str()))
                             .map_err(|e| js_error(&ctx, e, &env))?;
                         let settled = settle(&ctx, returned, &env)?;
                         encode_result(&ctx, settled, ReturnEncoding::JsonText, &env)

@@ -279,7 +279,7 @@ defineGlobal("self", globalThis);
 // module evaluated on first touch of any of these names.
 const WEB_GLOBALS = [
   "TextEncoder", "TextDecoder", "atob", "btoa", "URL", "URLSearchParams", "Headers", "Request", "Response", "fetch",
-  "ReadableStream", "ReadableStreamDefaultReader", "ReadableStreamDefaultController",
+  "ReadableStream", "ReadableStreamDefaultReader", "ReadableStreamDefaultController", "WebSocket", "WebSocketPair",
 ];
 let webLoaded = false;
 function loadWeb() {
@@ -392,14 +392,49 @@ export async function fetchEntry(app, requestJson, envJson) {
   return describedResponse;
 }
 
-// Runs a fetch app's `websocket` handlers for one connection: frames arrive through the host
-// (`ws/recv` resolves with {type: "text"|"binary"|"close", ...}), sends leave through it.
-export async function websocketEntry(app, envJson) {
-  const handler = app && app.websocket;
-  if (!handler || typeof handler.message !== "function") {
-    throw new TypeError("this app does not accept WebSockets: export default { websocket: { message(ws, data) { … } } }");
-  }
+// Runs one WebSocket connection of a fetch app: frames arrive through the host (`ws/recv`
+// resolves with {type: "text"|"binary"|"close", ...}), sends leave through it. The app either
+// exports `websocket` handlers, or answers the upgrade request from `fetch` with the client end
+// of a `WebSocketPair` (Workers style) and listens on the server end.
+export async function websocketEntry(app, requestJson, envJson) {
   const env = JSON.parse(envJson);
+  const handler = app && app.websocket;
+  if (handler && typeof handler.message === "function") {
+    return runSocketHandlers(handler, env);
+  }
+  if (!app || typeof app.fetch !== "function") {
+    throw new TypeError(
+      "this app does not accept WebSockets: export `websocket: { message(ws, data) { … } }`, or answer the upgrade in fetch() with a WebSocketPair",
+    );
+  }
+  const described = JSON.parse(requestJson);
+  const request = new Request(described.url, { method: described.method, headers: described.headers });
+  const pending = [];
+  const ctx = { waitUntil: (promise) => pending.push(Promise.resolve(promise)), passThroughOnException() {} };
+  const response = await app.fetch(request, env, ctx);
+  const client = response instanceof Response ? response.webSocket : null;
+  const server = client && client._peer;
+  if (!server) {
+    throw new TypeError(
+      "fetch() answered a WebSocket upgrade without one: return new Response(null, { status: 101, webSocket: client }) from a WebSocketPair",
+    );
+  }
+  if (!server._accepted) {
+    throw new TypeError("call server.accept() on the WebSocketPair's server end before returning the client end");
+  }
+  for (;;) {
+    const event = JSON.parse(await natives.asyncSyscall("ws/recv", "{}"));
+    if (event.type === "close") {
+      await server._dispatch("close", { code: event.code, reason: event.reason, wasClean: true });
+      await Promise.allSettled(pending);
+      return JSON.stringify({ closed: true });
+    }
+    const data = event.type === "text" ? event.text : new Uint8Array(natives.base64ToBytes(event.bytesBase64)).buffer;
+    await server._dispatch("message", { data });
+  }
+}
+
+async function runSocketHandlers(handler, env) {
   const ws = {
     send(data) {
       const frame = typeof data === "string" ? { text: data } : { bytesBase64: natives.bytesToBase64(toBytes(data)) };

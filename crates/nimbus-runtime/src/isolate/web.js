@@ -585,7 +585,11 @@ class Response extends Body {
   constructor(body = null, init = {}) {
     super();
     this.status = init.status === undefined ? 200 : Number(init.status);
-    if (!(this.status >= 200 && this.status <= 599)) {
+    this.webSocket = init.webSocket instanceof WebSocket ? init.webSocket : null;
+    if (this.webSocket !== null && this.status !== 101) {
+      throw new RangeError("a Response carrying a webSocket must have status 101");
+    }
+    if (!(this.status >= 200 && this.status <= 599) && this.webSocket === null) {
       throw new RangeError(`Response status ${init.status} is outside 200..599`);
     }
     this.statusText = init.statusText === undefined ? "" : String(init.statusText);
@@ -613,6 +617,72 @@ class Response extends Body {
   }
 }
 
+// ---- WebSocketPair ------------------------------------------------------------------------------
+
+// Workers-style WebSockets: `new WebSocketPair()` gives a client end, returned to the host in
+// `new Response(null, { status: 101, webSocket: client })`, and a server end the app keeps:
+// `accept()`, listeners (`addEventListener("message" | "close" | "error")` or `onmessage`…),
+// `send()`, `close()`. The host delivers the connection's frames to the server end.
+const WS_EVENTS = ["message", "close", "error"];
+
+class WebSocket {
+  constructor() {
+    throw new TypeError("outbound WebSockets are not supported; accept connections with new WebSocketPair()");
+  }
+  static _end(role) {
+    const end = Object.create(WebSocket.prototype);
+    end._role = role;
+    end._accepted = false;
+    end._listeners = new Map(WS_EVENTS.map((type) => [type, []]));
+    end.readyState = 1;
+    for (const type of WS_EVENTS) end[`on${type}`] = null;
+    return end;
+  }
+  accept() {
+    if (this._role !== "server") throw new TypeError("accept() belongs to the server end of a WebSocketPair");
+    this._accepted = true;
+  }
+  addEventListener(type, listener) {
+    const list = this._listeners.get(type);
+    if (list && typeof listener === "function" && !list.includes(listener)) list.push(listener);
+  }
+  removeEventListener(type, listener) {
+    const list = this._listeners.get(type);
+    const at = list ? list.indexOf(listener) : -1;
+    if (at >= 0) list.splice(at, 1);
+  }
+  send(data) {
+    if (this._role !== "server" || !this._accepted) throw new TypeError("send() needs the accepted server end of a WebSocketPair");
+    if (this.readyState !== 1) throw new TypeError("the WebSocket is closed");
+    const frame = typeof data === "string" ? { text: data } : { bytesBase64: natives.bytesToBase64(toBytes(data)) };
+    natives.syscall("ws/send", JSON.stringify(frame));
+  }
+  close(code = 1000, reason = "") {
+    if (this._role !== "server") throw new TypeError("close() belongs to the server end of a WebSocketPair");
+    if (this.readyState !== 1) return;
+    this.readyState = 2;
+    natives.syscall("ws/close", JSON.stringify({ code, reason: String(reason) }));
+  }
+  // Host side: runs the listeners of one event and waits for what they return.
+  async _dispatch(type, fields) {
+    if (type === "close") this.readyState = 3;
+    const event = { type, target: this, ...fields };
+    const handlers = [...this._listeners.get(type)];
+    if (typeof this[`on${type}`] === "function") handlers.push(this[`on${type}`]);
+    await Promise.all(handlers.map((handler) => handler.call(this, event)));
+  }
+}
+
+class WebSocketPair {
+  constructor() {
+    const client = WebSocket._end("client");
+    const server = WebSocket._end("server");
+    client._peer = server;
+    this[0] = client;
+    this[1] = server;
+  }
+}
+
 async function fetch(input, init = {}) {
   if (natives.deterministic()) throw new Error(NOT_IN_QUERIES("fetch()"));
   const request = new Request(input, init);
@@ -637,6 +707,8 @@ async function fetch(input, init = {}) {
 defineGlobal("ReadableStream", ReadableStream);
 defineGlobal("ReadableStreamDefaultReader", ReadableStreamDefaultReader);
 defineGlobal("ReadableStreamDefaultController", ReadableStreamDefaultController);
+defineGlobal("WebSocket", WebSocket);
+defineGlobal("WebSocketPair", WebSocketPair);
 defineGlobal("Headers", Headers);
 defineGlobal("Request", Request);
 defineGlobal("Response", Response);
