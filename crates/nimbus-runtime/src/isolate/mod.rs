@@ -79,6 +79,8 @@ pub struct Isolate {
     bundle_hash: BundleHash,
     limits: RuntimeLimits,
     poisoned: bool,
+    /// Live heap bytes, kept by the allocator.
+    heap_used: Arc<std::sync::atomic::AtomicUsize>,
     invocations: u64,
     scripts: u64,
 }
@@ -114,7 +116,12 @@ impl Isolate {
         cache: BytecodeCache,
     ) -> Result<Self, RuntimeError> {
         let interrupt = Arc::new(Interrupt::default());
-        let allocator = allocator::LimitedAllocator::new(limits.heap_bytes(), interrupt.clone());
+        let heap_used = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let allocator = allocator::LimitedAllocator::new(
+            limits.heap_bytes(),
+            interrupt.clone(),
+            heap_used.clone(),
+        );
         let runtime = Runtime::new_with_alloc(allocator).map_err(engine_error)?;
         runtime.set_max_stack_size(limits.stack_bytes_max);
         let handler_flag = interrupt.clone();
@@ -150,6 +157,7 @@ impl Isolate {
             bundle_hash: bundle.expected_hash(),
             limits: limits.clone(),
             poisoned: false,
+            heap_used,
             invocations: 0,
             scripts: 0,
         })
@@ -344,9 +352,9 @@ impl Isolate {
             *st = InvocationState::idle();
             (logs, host_calls)
         };
-        let memory = self.memory();
-        if result.is_err() || memory.malloc_bytes as usize > limits.heap_bytes() / 10 * 9 {
-            self.poison_if_needed(result.as_ref().err(), memory);
+        let heap_used = self.heap_used.load(std::sync::atomic::Ordering::Relaxed);
+        if result.is_err() || heap_used > limits.heap_bytes() / 10 * 9 {
+            self.poison_if_needed(result.as_ref().err(), heap_used);
         }
         let result = result.map_err(|mut error| {
             error.logs = logs.clone();
@@ -361,8 +369,8 @@ impl Isolate {
         })
     }
 
-    fn poison_if_needed(&mut self, error: Option<&RuntimeError>, memory: IsolateMemory) {
-        let near_heap_limit = memory.malloc_bytes as usize > self.limits.heap_bytes() / 10 * 9;
+    fn poison_if_needed(&mut self, error: Option<&RuntimeError>, heap_used: usize) {
+        let near_heap_limit = heap_used > self.limits.heap_bytes() / 10 * 9;
         let stopped_by_limit = error.is_some_and(|e| {
             matches!(
                 e.code,
