@@ -428,3 +428,26 @@ fn readable_streams_carry_bodies() {
         "{value}"
     );
 }
+
+#[test]
+fn headers_iterate_sorted_with_each_cookie_apart() {
+    let source = r#"
+        export async function run() {
+            const h = new Headers([["X-B", "2"], ["set-cookie", "a=1"], ["x-a", "1"], ["Set-Cookie", "b=2"], ["x-a", "3"]]);
+            return { pairs: [...h], cookie: h.get("set-cookie"), cookies: h.getSetCookie(), xa: h.get("X-A") };
+        }
+    "#;
+    let value = run_ok(source, DETERMINISTIC);
+    assert_eq!(
+        value["pairs"],
+        json!([
+            ["set-cookie", "a=1"],
+            ["set-cookie", "b=2"],
+            ["x-a", "1, 3"],
+            ["x-b", "2"]
+        ])
+    );
+    assert_eq!(value["cookie"], "a=1, b=2");
+    assert_eq!(value["cookies"], json!(["a=1", "b=2"]));
+    assert_eq!(value["xa"], "1, 3");
+}

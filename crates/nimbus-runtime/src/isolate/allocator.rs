@@ -24,7 +24,11 @@ pub(crate) struct LimitedAllocator {
 }
 
 impl LimitedAllocator {
-    pub(crate) fn new(limit_bytes: usize, interrupt: Arc<Interrupt>, used: Arc<AtomicUsize>) -> Self {
+    pub(crate) fn new(
+        limit_bytes: usize,
+        interrupt: Arc<Interrupt>,
+        used: Arc<AtomicUsize>,
+    ) -> Self {
         used.store(0, Ordering::Relaxed);
         Self {
             inner: RustAllocator,

@@ -51,7 +51,7 @@ jsSyscalls.set("convexJsonFromResponse", ({ response }) => {
   return {
     status: response.status,
     statusText: response.statusText,
-    headers: [...response.headers],
+    headers: response.headers._pairs(),
     bodyBase64: body === null ? null : natives.bytesToBase64(body),
   };
 });
@@ -363,7 +363,7 @@ export async function fetchEntry(app, requestJson, envJson) {
     throw new TypeError("fetch() must return a Response");
   }
   const { bytes, stream } = response._hostBody();
-  const head = { status: response.status, statusText: response.statusText, headers: [...response.headers] };
+  const head = { status: response.status, statusText: response.statusText, headers: response.headers._pairs() };
   const describedResponse = JSON.stringify({ ...head, bodyBase64: bytes == null ? null : natives.bytesToBase64(bytes) });
   if (stream) {
     // Send the head now and the body as the app produces it; each write waits for room in the

@@ -191,7 +191,7 @@ class Headers {
   #map = new Map();
   constructor(init) {
     if (init instanceof Headers) {
-      for (const [k, v] of init) this.append(k, v);
+      for (const [k, v] of init._pairs()) this.append(k, v);
     } else if (Array.isArray(init)) {
       for (const [k, v] of init) this.append(k, v);
     } else if (init && typeof init === "object") {
@@ -209,7 +209,8 @@ class Headers {
   }
   get(name) {
     const v = this.#map.get(String(name).toLowerCase());
-    return v === undefined ? null : v.replace(/\n/g, ", ");
+    if (v === undefined) return null;
+    return v.includes("\n") ? v.split("\n").join(", ") : v;
   }
   getSetCookie() {
     const v = this.#map.get("set-cookie");
@@ -225,7 +226,22 @@ class Headers {
     for (const [k, v] of this) cb.call(thisArg, v, k, this);
   }
   *entries() {
-    for (const k of [...this.#map.keys()].sort()) yield [k, this.get(k)];
+    yield* this._pairs();
+  }
+  // Sorted `[name, value]` pairs as one array (what the host needs, without a generator per
+  // header); each `set-cookie` stays a pair of its own, as the standard iterates them.
+  _pairs() {
+    const keys = [...this.#map.keys()];
+    if (keys.length > 1) keys.sort();
+    const pairs = [];
+    for (const k of keys) {
+      if (k === "set-cookie") {
+        for (const cookie of this.#map.get(k).split("\n")) pairs.push([k, cookie]);
+      } else {
+        pairs.push([k, this.get(k)]);
+      }
+    }
+    return pairs;
   }
   keys() {
     return [...this.entries()].map(([k]) => k)[Symbol.iterator]();
@@ -693,7 +709,7 @@ async function fetch(input, init = {}) {
       JSON.stringify({
         url: request.url,
         method: request.method,
-        headers: [...request.headers],
+        headers: request.headers._pairs(),
         bodyBase64: body === null ? null : natives.bytesToBase64(body),
       }),
     ),
