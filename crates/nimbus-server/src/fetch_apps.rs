@@ -638,6 +638,10 @@ async fn serve(
     let identifier = format!("app:{}", app.name);
     let mut running = tokio::spawn(state.runner.executor().invoke(invocation));
     let joined = tokio::select! {
+        // Early answer first: once the app has answered, that answer stands even if the
+        // invocation has meanwhile ended (a stream that failed after its head was sent must
+        // break the body, not turn into a 500).
+        biased;
         // The handler answered and keeps working through `ctx.waitUntil`: reply now; the
         // invocation finishes in the background (bounded by the grace period and its limits).
         Ok(described) = early => {

@@ -317,12 +317,12 @@ class ReadableStream {
   #enqueuedDuringPull = false;
   #disturbed = false;
   #closedSettle;
-  constructor(source = {}, strategy = {}) {
+  // A queuing strategy, if given, is ignored: `pull` runs only while a read waits.
+  constructor(source = {}) {
     this.#source = source || {};
     this.#controller = new ReadableStreamDefaultController(this);
     this._closed = new Promise((resolve, reject) => (this.#closedSettle = { resolve, reject }));
     this._closed.catch(() => {});
-    void strategy;
     // `start` runs now, as the standard says; a throw fails the constructor.
     const start = typeof this.#source.start === "function" ? this.#source.start(this.#controller) : undefined;
     this.#started = Promise.resolve(start);
