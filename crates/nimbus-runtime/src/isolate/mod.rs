@@ -293,32 +293,25 @@ impl Isolate {
                         module,
                         request_json,
                         env_json,
-                    } => {
-                        let namespace = import_namespace(&ctx, namespaces, module, &env)?;
-                        let app: Value = namespace
-                            .get("default")
-                            .map_err(|e| js_error(&ctx, e, &env))?;
-                        let Some(entry) = fetch_entry else {
-                            return Err(RuntimeError::internal("fetch entry missing"));
-                        };
-                        let entry = entry.clone().restore(&ctx).map_err(engine_error)?;
-                        let returned: Value = entry
-                            .call((app, request_json.as_str(), env_json.as_str()))
-                            .map_err(|e| js_error(&ctx, e, &env))?;
-                        let settled = settle(&ctx, returned, &env)?;
-                        encode_result(&ctx, settled, ReturnEncoding::JsonText, &env)
                     }
-                    EntryPoint::WebSocket {
+                    | EntryPoint::WebSocket {
                         module,
                         request_json,
                         env_json,
                     } => {
+                        // Both hand the app's default export, the request and env to a
+                        // prelude entry: `fetchEntry` for a request, `websocketEntry` for a
+                        // connection.
+                        let entry = match request.entry {
+                            EntryPoint::Fetch { .. } => fetch_entry,
+                            _ => websocket_entry,
+                        };
                         let namespace = import_namespace(&ctx, namespaces, module, &env)?;
                         let app: Value = namespace
                             .get("default")
                             .map_err(|e| js_error(&ctx, e, &env))?;
-                        let Some(entry) = websocket_entry else {
-                            return Err(RuntimeError::internal("websocket entry missing"));
+                        let Some(entry) = entry else {
+                            return Err(RuntimeError::internal("prelude entry missing"));
                         };
                         let entry = entry.clone().restore(&ctx).map_err(engine_error)?;
                         let returned: Value = entry
