@@ -1,0 +1,169 @@
+"""What every Nimbus-only workload needs: a `nimbus serve` process, tenants, deployments,
+HTTP helpers and percentiles. Workload scripts import this module (bench/nimbus/*.py).
+
+The server is the release binary (`cargo build --release -p nimbus-cli`), started the way an
+operator starts it, with a fresh data directory per server.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BINARY = os.path.join(ROOT, "target", "release", "nimbus")
+APP = os.path.join(HERE, "app")
+OPERATOR_KEY = "bench-operator-key"
+# The PostgreSQL the PostgreSQL rows run against (override with BENCH_POSTGRES_URL).
+POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://127.0.0.1:5432/test")
+# The longest a server may take to answer its first request before the run gives up on it.
+START_TIMEOUT_SECONDS = 60
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(url, body=None, headers=None, timeout=30):
+    """(status, bytes) for a GET (body None) or a JSON POST; (None, None) if nothing answered."""
+    data = None if body is None else json.dumps(body).encode()
+    all_headers = {"content-type": "application/json"} if body is not None else {}
+    all_headers.update(headers or {})
+    req = urllib.request.Request(url, data=data, headers=all_headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except OSError:
+        return None, None
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def percentile(values, fraction):
+    """Nearest-rank percentile of a non-empty list (fraction 0.5 → p50, 0.99 → p99)."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, int(round(fraction * len(ordered) + 0.5)) - 1))
+    return ordered[index]
+
+
+def ensure_binary():
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "nimbus-cli"], cwd=ROOT, check=True)
+
+
+def ensure_app_dependencies():
+    if not os.path.isdir(os.path.join(APP, "node_modules", "convex")):
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=APP, check=True)
+
+
+class NimbusServer:
+    """One `nimbus serve` process on a free port with its own data directory.
+
+    storage: "sqlite" or a postgres:// URL. Use as a context manager; the process and (for
+    SQLite) its data directory go away on exit.
+    """
+
+    def __init__(self, storage="sqlite", extra_env=None, name="nimbus"):
+        self.storage, self.name = storage, name
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.work = tempfile.mkdtemp(prefix=f"nimbus-bench-{name}-")
+        self.env = dict(os.environ, NIMBUS_OPERATOR_KEY=OPERATOR_KEY, **(extra_env or {}))
+        self.process = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *_):
+        self.stop()
+
+    def start(self):
+        log = open(os.path.join(self.work, "server.log"), "w")
+        command = [
+            BINARY, "serve", "--listen", f"127.0.0.1:{self.port}",
+            "--data-dir", os.path.join(self.work, "data"), "--storage", self.storage,
+        ]
+        started = time.monotonic()
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        deadline = started + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                sys.exit(f"nimbus exited with {self.process.returncode}; see {self.work}/server.log")
+            status, _ = request(self.base + "/", timeout=2)
+            if status is not None:
+                self.start_ms = (time.monotonic() - started) * 1000
+                return
+            time.sleep(0.005)
+        sys.exit(f"nimbus did not answer within {START_TIMEOUT_SECONDS} s; see {self.work}/server.log")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def cli(self, *args):
+        """Runs the nimbus CLI against this server; returns its stdout."""
+        done = subprocess.run([BINARY, *args], capture_output=True, text=True, env=self.env)
+        if done.returncode != 0:
+            sys.exit(f"nimbus {' '.join(args[:2])} failed: {done.stderr.strip()[-2000:]}")
+        return done.stdout
+
+    def create_tenant(self, name):
+        """Creates a tenant; returns its admin key."""
+        out = self.cli("tenants", "create", name, "--url", self.base, "--operator-key", OPERATOR_KEY, "--json")
+        return json.loads(out)["adminKey"]
+
+    def tenant_url(self, tenant):
+        return f"{self.base}/t/{tenant}"
+
+    def deploy_convex_app(self, tenant, admin_key, app_dir=APP):
+        """Bundles and pushes a Convex app (default: bench/nimbus/app) with `nimbus deploy`."""
+        self.cli("deploy", app_dir, "--url", self.tenant_url(tenant), "--admin-key", admin_key)
+
+    def deploy_fetch_app(self, tenant, admin_key, name, source):
+        """Deploys a Workers-style fetch app whose index.js is `source`."""
+        app = tempfile.mkdtemp(prefix="fetch-app-", dir=self.work)
+        with open(os.path.join(app, "index.js"), "w") as f:
+            f.write(source)
+        self.cli("apps", "deploy", app, "--name", name, "--url", self.tenant_url(tenant), "--admin-key", admin_key)
+
+    def call(self, tenant, kind, path, args, admin_key=None):
+        """Calls /api/<kind> (query, mutation, action) on a tenant; returns the decoded value."""
+        headers = {"authorization": f"Convex {admin_key}"} if admin_key else {}
+        status, body = request(
+            f"{self.tenant_url(tenant)}/api/{kind}", {"path": path, "args": args, "format": "json"}, headers
+        )
+        if status != 200:
+            sys.exit(f"/api/{kind} {path} answered {status}: {body[:300]!r}")
+        answer = json.loads(body)
+        if answer.get("status") != "success":
+            sys.exit(f"/api/{kind} {path} failed: {answer}")
+        return answer["value"]
