@@ -19,6 +19,8 @@ pub enum FailureKind {
     Overloaded,
     /// A limit stopped the function (time, memory, host calls).
     Limit,
+    /// A request or response body exceeded its size limit.
+    TooLarge,
     /// Something broke in the platform.
     Internal,
 }

@@ -14,6 +14,8 @@ mod bridge;
 mod deployment;
 mod error;
 mod fetch;
+mod http_action;
+pub mod http_body;
 mod path;
 mod runner;
 mod scheduler;
@@ -22,8 +24,7 @@ mod validation;
 pub use deployment::{AppModules, Deployment, FunctionInfo, FunctionKind, HttpRoute, Visibility};
 pub use error::{FailureKind, FunctionError};
 pub use fetch::{FETCH_RESPONSE_BYTES_MAX_DEFAULT, FETCH_TIMEOUT_DEFAULT, FetchPolicy, Fetcher};
+pub use http_action::{HttpRequest, HttpRequestBody, HttpResponse, HttpResponseBody};
 pub use path::FunctionPath;
-pub use runner::{
-    CallOutcome, CallRequest, Caller, FunctionRunner, HttpRequest, HttpResponse, RunnerConfig,
-};
+pub use runner::{CallOutcome, CallRequest, Caller, FunctionRunner, RunnerConfig};
 pub use scheduler::{Clock, ManualClock, SCHEDULED_FUNCTIONS_TABLE, SystemClock};

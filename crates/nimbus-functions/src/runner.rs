@@ -11,8 +11,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use nimbus_engine::{Database, Engine, EngineError, ReadSet, TransactionMode};
 use nimbus_runtime::{
     AdmissionCaps, CancelToken, EntryPoint, ExecutionMode, GrantFamily, InvocationAuth,
@@ -22,7 +20,7 @@ use nimbus_runtime::{
 use nimbus_storage::TenantName;
 use nimbus_values::Value;
 use parking_lot::RwLock;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 use crate::analysis;
 use crate::bridge::{BridgeMode, FunctionBridge, TxSlot};
@@ -31,6 +29,8 @@ use crate::deployment::{
 };
 use crate::error::{FailureKind, FunctionError};
 use crate::fetch::{FetchPolicy, Fetcher};
+use crate::http_action::{HttpRequest, HttpResponse};
+use crate::http_body::HttpExchange;
 use crate::path::FunctionPath;
 use crate::scheduler::{self, Clock, SystemClock};
 use crate::validation::{validate_args, validate_returns};
@@ -128,34 +128,6 @@ pub struct CallOutcome {
     pub ts: u64,
     /// Queries: what they read (for subscriptions).
     pub read_set: Option<ReadSet>,
-}
-
-/// An HTTP request for an HTTP action.
-#[derive(Debug, Clone)]
-pub struct HttpRequest {
-    /// Absolute URL as the client sent it (what the handler sees as `request.url`).
-    pub url: String,
-    /// The path the router matches (the part after the site URL), e.g. `/echo/a`.
-    pub path: String,
-    /// Method.
-    pub method: String,
-    /// Header pairs.
-    pub headers: Vec<(String, String)>,
-    /// Body.
-    pub body: Option<Vec<u8>>,
-}
-
-/// The HTTP action's response.
-#[derive(Debug, Clone)]
-pub struct HttpResponse {
-    /// Status.
-    pub status: u16,
-    /// Header pairs.
-    pub headers: Vec<(String, String)>,
-    /// Body.
-    pub body: Vec<u8>,
-    /// Console lines.
-    pub log_lines: Vec<String>,
 }
 
 /// Deploys apps and runs their functions.
@@ -378,7 +350,7 @@ impl FunctionRunner {
         tenant: &TenantName,
         request: HttpRequest,
     ) -> Result<Option<HttpResponse>, FunctionError> {
-        self.inner.http_action(tenant, request).await
+        crate::http_action::run(&self.inner, tenant, request).await
     }
 
     /// Runs every scheduled job and cron due at the clock's current time; returns how many
@@ -545,6 +517,42 @@ impl RunnerInner {
         entry: EntryPoint,
         snapshot_ts: u64,
     ) -> Result<InvocationOutcome, FunctionError> {
+        let request = self.invocation_request(
+            db,
+            deployment,
+            info,
+            mode,
+            identity,
+            depth,
+            entry,
+            snapshot_ts,
+            None,
+        );
+        let result = if unqueued {
+            self.executor.invoke_unqueued(request).await
+        } else {
+            self.executor.invoke(request).await
+        };
+        result.map_err(runtime_failure)
+    }
+
+    /// One invocation of a function; `http` is the exchange an HTTP action streams through.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call's context, passed along once"
+    )]
+    pub(crate) fn invocation_request(
+        &self,
+        db: &Database,
+        deployment: &Arc<Deployment>,
+        info: &FunctionInfo,
+        mode: BridgeMode,
+        identity: Option<Json>,
+        depth: u32,
+        entry: EntryPoint,
+        snapshot_ts: u64,
+        http: Option<Arc<HttpExchange>>,
+    ) -> InvocationRequest {
         let request_id = format!("{:016x}", rand::random::<u64>());
         let execution = match mode {
             BridgeMode::Action => ExecutionMode::Action,
@@ -563,8 +571,9 @@ impl RunnerInner {
             request_id.clone(),
             depth,
             snapshot_ts,
+            http,
         );
-        let request = InvocationRequest {
+        InvocationRequest {
             tenant: TenantId::new(db.tenant().as_str()),
             bundle: deployment.bundle.clone(),
             policy: self.policy(info.kind),
@@ -579,13 +588,7 @@ impl RunnerInner {
             },
             request_id,
             cancel: CancelToken::new(),
-        };
-        let result = if unqueued {
-            self.executor.invoke_unqueued(request).await
-        } else {
-            self.executor.invoke(request).await
-        };
-        result.map_err(runtime_failure)
+        }
     }
 
     pub(crate) fn call_entry(info: &FunctionInfo, method: &str, args: &Value) -> EntryPoint {
@@ -823,127 +826,6 @@ impl RunnerInner {
         validate_returns(&info, &value, &parent.db.catalog())?;
         Ok(value)
     }
-
-    async fn http_action(
-        &self,
-        tenant: &TenantName,
-        request: HttpRequest,
-    ) -> Result<Option<HttpResponse>, FunctionError> {
-        let Some(deployment) = self.deployment(tenant).await? else {
-            return Ok(None);
-        };
-        let Some(routes) = &deployment.http_routes else {
-            return Ok(None);
-        };
-        let url = request.path.clone();
-        if lookup_route(routes, &url, &request.method).is_none() {
-            return Ok(None);
-        }
-        if request
-            .body
-            .as_ref()
-            .is_some_and(|b| b.len() > self.config.http_body_bytes_max)
-        {
-            return Err(FunctionError::user(format!(
-                "HTTP request body exceeds the {} byte limit",
-                self.config.http_body_bytes_max
-            )));
-        }
-        let db = self.database(tenant).await?;
-        let method = request.method.to_ascii_uppercase();
-        let body = match method.as_str() {
-            "GET" | "HEAD" | "OPTIONS" => None,
-            _ => request.body.as_ref().map(|b| STANDARD.encode(b)),
-        };
-        let request_json = json!({ "url": request.url, "method": method, "headers": request.headers, "bodyBase64": body }).to_string();
-        let info = FunctionInfo {
-            path: FunctionPath {
-                module: "http.js".into(),
-                export: "default".into(),
-            },
-            kind: FunctionKind::HttpAction,
-            visibility: Visibility::Public,
-            args: None,
-            returns: None,
-        };
-        let entry = EntryPoint::Call {
-            module: "http.js".into(),
-            export_path: vec!["default".into(), "runRequest".into()],
-            args: vec![request_json, url],
-            returns: ReturnEncoding::JsonText,
-        };
-        let outcome = self
-            .invoke(
-                &db,
-                &deployment,
-                &info,
-                BridgeMode::Action,
-                None,
-                0,
-                false,
-                entry,
-                db.snapshot_ts(),
-            )
-            .await?;
-        let log_lines = log_lines(&outcome);
-        let response: Json = serde_json::from_str(&outcome.result_json).map_err(|e| {
-            FunctionError::internal(format!("HTTP action returned invalid JSON: {e}"))
-        })?;
-        let body = match response["bodyBase64"].as_str() {
-            Some(b64) => STANDARD
-                .decode(b64)
-                .map_err(|e| FunctionError::internal(format!("HTTP action body: {e}")))?,
-            None => Vec::new(),
-        };
-        if body.len() > self.config.http_body_bytes_max {
-            return Err(FunctionError::user(format!(
-                "HTTP response body exceeds the {} byte limit",
-                self.config.http_body_bytes_max
-            )));
-        }
-        let headers = response["headers"]
-            .as_array()
-            .map(|pairs| {
-                pairs
-                    .iter()
-                    .filter_map(|p| Some((p[0].as_str()?.to_owned(), p[1].as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Some(HttpResponse {
-            status: response["status"].as_u64().unwrap_or(200) as u16,
-            headers,
-            body,
-            log_lines,
-        }))
-    }
-}
-
-/// The router's matching rule: an exact path first, then the longest matching prefix route;
-/// `HEAD` is looked up as `GET`.
-pub(crate) fn lookup_route<'a>(
-    routes: &'a [crate::deployment::HttpRoute],
-    path: &str,
-    method: &str,
-) -> Option<&'a crate::deployment::HttpRoute> {
-    let method = match method.to_ascii_uppercase().as_str() {
-        "HEAD" => "GET".to_owned(),
-        m => m.to_owned(),
-    };
-    if let Some(exact) = routes
-        .iter()
-        .find(|r| r.method == method && !r.path.ends_with('*') && r.path == path)
-    {
-        return Some(exact);
-    }
-    routes
-        .iter()
-        .filter(|r| {
-            r.method == method
-                && r.path.ends_with('*')
-                && path.starts_with(&r.path[..r.path.len() - 1])
-        })
-        .max_by_key(|r| r.path.len())
 }
 
 fn kind_title(kind: FunctionKind) -> &'static str {
@@ -955,11 +837,11 @@ fn kind_title(kind: FunctionKind) -> &'static str {
     }
 }
 
-fn log_lines(outcome: &InvocationOutcome) -> Vec<String> {
+pub(crate) fn log_lines(outcome: &InvocationOutcome) -> Vec<String> {
     outcome.logs.iter().map(|l| l.to_convex_string()).collect()
 }
 
-fn runtime_failure(error: RuntimeError) -> FunctionError {
+pub(crate) fn runtime_failure(error: RuntimeError) -> FunctionError {
     let logs: Vec<String> = error.logs.iter().map(|l| l.to_convex_string()).collect();
     let mut failure = FunctionError::from_runtime(error);
     if failure.kind == FailureKind::Internal {
@@ -967,37 +849,4 @@ fn runtime_failure(error: RuntimeError) -> FunctionError {
     }
     failure.log_lines = logs;
     failure
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::deployment::HttpRoute;
-
-    #[test]
-    fn routes_match_like_the_convex_router() {
-        let route = |p: &str, m: &str| HttpRoute {
-            path: p.into(),
-            method: m.into(),
-        };
-        let routes = vec![
-            route("/hello", "GET"),
-            route("/echo/*", "POST"),
-            route("/echo/deep/*", "POST"),
-        ];
-        assert_eq!(
-            lookup_route(&routes, "/hello", "HEAD").unwrap().path,
-            "/hello"
-        );
-        assert_eq!(
-            lookup_route(&routes, "/echo/deep/x", "POST").unwrap().path,
-            "/echo/deep/*"
-        );
-        assert_eq!(
-            lookup_route(&routes, "/echo/x", "POST").unwrap().path,
-            "/echo/*"
-        );
-        assert!(lookup_route(&routes, "/hello", "POST").is_none());
-        assert!(lookup_route(&routes, "/nope", "GET").is_none());
-    }
 }

@@ -5,7 +5,9 @@ mod support;
 
 use std::sync::Arc;
 
-use nimbus_functions::{FetchPolicy, HttpRequest, RunnerConfig};
+use nimbus_functions::{
+    FetchPolicy, HttpRequest, HttpRequestBody, HttpResponse, HttpResponseBody, RunnerConfig,
+};
 use nimbus_storage::MemoryPersistence;
 use serde_json::json;
 use support::Harness;
@@ -92,7 +94,14 @@ fn request(method: &str, path: &str, body: Option<&str>) -> HttpRequest {
         path: path.split('?').next().unwrap().to_owned(),
         method: method.into(),
         headers: vec![("content-type".into(), "application/json".into())],
-        body: body.map(|b| b.as_bytes().to_vec()),
+        body: HttpRequestBody::Inline(body.map(|b| b.as_bytes().to_vec())),
+    }
+}
+
+fn full_body(response: &HttpResponse) -> &[u8] {
+    match &response.body {
+        HttpResponseBody::Full(bytes) => bytes,
+        HttpResponseBody::Streamed(_) => panic!("expected a complete body"),
     }
 }
 
@@ -106,7 +115,7 @@ async fn http_actions_route_exact_and_prefix_paths() {
         .unwrap()
         .unwrap();
     assert_eq!(hello.status, 200);
-    assert_eq!(hello.body, b"hello world");
+    assert_eq!(full_body(&hello), b"hello world");
     assert!(
         hello
             .headers
@@ -125,7 +134,7 @@ async fn http_actions_route_exact_and_prefix_paths() {
         .await
         .unwrap()
         .unwrap();
-    let echoed: serde_json::Value = serde_json::from_slice(&echo.body).unwrap();
+    let echoed: serde_json::Value = serde_json::from_slice(full_body(&echo)).unwrap();
     assert_eq!(echoed["body"], "payload");
     assert_eq!(echoed["method"], "POST");
     assert_eq!(echoed["url"], "http://fixture.localhost:3211/echo/a/b?x=1");

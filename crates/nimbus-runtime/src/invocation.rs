@@ -114,6 +114,19 @@ pub enum EntryPoint {
         /// Environment variables (and granted secrets), as a JSON object text.
         env_json: String,
     },
+    /// A Convex HTTP action: `module`'s default export (an `HttpRouter`) runs
+    /// `runRequest(request_json, route)`, as Convex runs it; the request body may be streamed
+    /// (`streamed: true` in `request_json`) and so may the response (sent early through
+    /// `fetch/respond`). The outcome is `runRequest`'s JSON text, after a streamed response
+    /// body has been written in full.
+    HttpAction {
+        /// Module path of the router, `http.js`.
+        module: String,
+        /// The request (`{url, method, headers, bodyBase64, streamed}`), as JSON text.
+        request_json: String,
+        /// The path the router matches.
+        route: String,
+    },
     /// A WebSocket connection of a Workers-style app, in one isolate for its whole life:
     /// either the default export's `websocket` handlers (`open(ws, env)`,
     /// `message(ws, data, env)`, `close(ws, code, reason, env)`), or, without them, its

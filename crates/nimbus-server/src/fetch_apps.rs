@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use futures::StreamExt;
 use nimbus_functions::FunctionRunner;
 use nimbus_runtime::{
     CancelToken, EntryPoint, ErrorCode, ExecutionMode, GrantFamily, InvocationAuth,
@@ -33,12 +34,10 @@ use serde_json::{Value as Json, json};
 use crate::api::envelope::{parse_body, request_id};
 use crate::auth::credentials;
 use crate::error::ApiError;
-use crate::fetch_app_bodies::{
-    FETCH_APP_INLINE_BODY_BYTES_MAX, RequestBodyReader, response_body_channel,
-};
 use crate::fetch_app_bridge::FetchAppBridge;
 use crate::state::AppState;
 use crate::tenants::Admission;
+use nimbus_functions::http_body::{BodySource, HTTP_INLINE_BODY_BYTES_MAX, HttpExchange};
 
 /// Largest request or response body of a fetch app, in bytes.
 pub const FETCH_APP_BODY_BYTES_MAX: usize = 32 * 1024 * 1024;
@@ -486,8 +485,8 @@ async fn handle(
     let body = match (&parts.method, declared) {
         (&Method::GET | &Method::HEAD, _) => AppRequestBody::Inline(None),
         (_, Some(length)) if length > FETCH_APP_BODY_BYTES_MAX => return too_large(),
-        (_, Some(length)) if length <= FETCH_APP_INLINE_BODY_BYTES_MAX => {
-            match axum::body::to_bytes(body, FETCH_APP_INLINE_BODY_BYTES_MAX).await {
+        (_, Some(length)) if length <= HTTP_INLINE_BODY_BYTES_MAX => {
+            match axum::body::to_bytes(body, HTTP_INLINE_BODY_BYTES_MAX).await {
                 Ok(bytes) => AppRequestBody::Inline(Some(bytes)),
                 Err(_) => return too_large(),
             }
@@ -571,6 +570,14 @@ fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A request body as the exchange reads it.
+pub(crate) fn body_source(body: Body) -> BodySource {
+    Box::pin(
+        body.into_data_stream()
+            .map(|chunk| chunk.map_err(|e| e.to_string())),
+    )
+}
+
 /// How a request body reaches the app.
 enum AppRequestBody {
     /// Buffered (small, or none at all) and handed over with the request.
@@ -608,10 +615,7 @@ async fn serve(
         "waitUntilGraceMs": state.config.wait_until_grace.as_millis() as u64,
     })
     .to_string();
-    let request_body = Arc::new(RequestBodyReader::new(streamed));
-    let (writer, streamed_response) = response_body_channel();
-    let response_body = Arc::new(writer);
-    let (respond, early) = tokio::sync::oneshot::channel::<String>();
+    let (exchange, ends) = HttpExchange::new(streamed.map(body_source), FETCH_APP_BODY_BYTES_MAX);
     let network = state.config.fetch_apps_network;
     let started = Instant::now();
     let invocation = InvocationRequest {
@@ -621,9 +625,7 @@ async fn serve(
         bridge: Arc::new(FetchAppBridge {
             runner: state.runner.clone(),
             tenant: app.tenant.clone(),
-            respond: parking_lot::Mutex::new(Some(respond)),
-            request_body: request_body.clone(),
-            response_body: response_body.clone(),
+            exchange: exchange.clone(),
         }),
         entry: EntryPoint::Fetch {
             module: app.main.clone(),
@@ -644,24 +646,23 @@ async fn serve(
         biased;
         // The handler answered and keeps working through `ctx.waitUntil`: reply now; the
         // invocation finishes in the background (bounded by the grace period and its limits).
-        Ok(described) = early => {
+        Ok(described) = ends.early => {
             let state = state.clone();
-            let writer = response_body.clone();
             tokio::spawn(async move {
                 let result = flatten(running.await);
                 match &result {
-                    Ok(_) => writer.end(),
-                    Err(error) => writer.abort(&error.message).await,
+                    Ok(_) => exchange.response_body.end(),
+                    Err(error) => exchange.response_body.abort(&error.message).await,
                 }
                 record_outcome(&state, &app, &identifier, started, &result);
             });
-            return response_from(&described, streamed_response);
+            return response_from(&described, Body::from_stream(ends.body));
         }
         joined = &mut running => joined,
     };
     let result = flatten(joined);
     record_outcome(state, &app, &identifier, started, &result);
-    if result.is_err() && request_body.was_too_large() {
+    if result.is_err() && exchange.request_body.was_too_large() {
         return too_large();
     }
     match result {

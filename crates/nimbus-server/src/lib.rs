@@ -13,7 +13,6 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
-mod fetch_app_bodies;
 mod fetch_app_bridge;
 pub mod fetch_app_sockets;
 pub mod fetch_apps;

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
-use support::{Running, start_with};
+use support::{Running, chunked_body, start_with};
 
 const COUNTER_APP: &str = r#"
 let served = 0;
@@ -485,15 +485,6 @@ export default {
   },
 };
 "#;
-
-fn chunked_body(chunks: Vec<Vec<u8>>) -> reqwest::Body {
-    reqwest::Body::wrap_stream(futures::stream::iter(
-        chunks
-            .into_iter()
-            .map(Ok::<_, std::io::Error>)
-            .collect::<Vec<_>>(),
-    ))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_stream_both_ways_within_their_limits() {

@@ -20,6 +20,7 @@ use serde_json::Value as Json;
 
 use crate::deployment::Deployment;
 use crate::error::FunctionError;
+use crate::http_body::HttpExchange;
 use crate::path::FunctionPath;
 use crate::runner::RunnerInner;
 
@@ -61,6 +62,8 @@ pub(crate) struct FunctionBridge {
     pub(crate) depth: u32,
     pub(crate) streams: Mutex<Streams>,
     pub(crate) snapshot_ts: u64,
+    /// The request an HTTP action serves, whose bodies may stream (`fetch/*` syscalls).
+    pub(crate) http: Option<Arc<HttpExchange>>,
     /// Set at construction (`Arc::new_cyclic`): async syscalls move an owned handle into their
     /// `'static` futures.
     weak_self: Weak<FunctionBridge>,
@@ -119,6 +122,16 @@ pub(crate) fn host_error(error: FunctionError) -> HostError {
 impl HostBridge for FunctionBridge {
     fn call(&self, _ctx: &HostCallContext, call: HostCall) -> Result<String, HostError> {
         match call {
+            HostCall::Syscall { op, args_json } if op.starts_with("fetch/") => {
+                match self
+                    .http
+                    .as_ref()
+                    .and_then(|http| http.sync_call(&op, &args_json))
+                {
+                    Some(result) => result,
+                    None => Err(not_in_http_action(&op)),
+                }
+            }
             HostCall::Syscall { op, args_json } => {
                 let args = parse_args(&args_json)?;
                 self.sync_call(&op, args).map(|j| j.to_string())
@@ -138,6 +151,12 @@ impl HostBridge for FunctionBridge {
         let this = self.clone_handle();
         Box::pin(async move {
             match call {
+                HostCall::AsyncSyscall { op, args_json } if HttpExchange::is_async_op(&op) => {
+                    match &this.http {
+                        Some(http) => http.async_call(&op, &args_json).await,
+                        None => Err(not_in_http_action(&op)),
+                    }
+                }
                 HostCall::AsyncSyscall { op, args_json } => {
                     let args = parse_args(&args_json)?;
                     this.async_call(&op, args).await.map(|j| j.to_string())
@@ -156,6 +175,13 @@ impl HostBridge for FunctionBridge {
             }
         })
     }
+}
+
+/// The error for a body-streaming syscall outside an HTTP action.
+fn not_in_http_action(op: &str) -> HostError {
+    HostError::new(format!(
+        "{op} streams an HTTP request or response body; only HTTP actions have one"
+    ))
 }
 
 /// A cheap owned handle to the bridge for use inside `'static` futures.
@@ -238,6 +264,7 @@ impl FunctionBridge {
         request_id: String,
         depth: u32,
         snapshot_ts: u64,
+        http: Option<Arc<HttpExchange>>,
     ) -> Arc<FunctionBridge> {
         Arc::new_cyclic(|weak| FunctionBridge {
             runner,
@@ -250,6 +277,7 @@ impl FunctionBridge {
             depth,
             streams: Mutex::new(Streams::default()),
             snapshot_ts,
+            http,
             weak_self: weak.clone(),
         })
     }

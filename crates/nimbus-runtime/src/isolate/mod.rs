@@ -70,6 +70,7 @@ pub struct Isolate {
     reset: Option<Persistent<Function<'static>>>,
     fetch_entry: Option<Persistent<Function<'static>>>,
     websocket_entry: Option<Persistent<Function<'static>>>,
+    http_action_entry: Option<Persistent<Function<'static>>>,
     context: Context,
     runtime: Runtime,
     state: SharedState,
@@ -140,7 +141,7 @@ impl Isolate {
         );
         let context = Context::full(&runtime).map_err(engine_error)?;
         let state: SharedState = Rc::new(RefCell::new(InvocationState::idle()));
-        let (reset, fetch_entry, websocket_entry) = context
+        let (reset, fetch_entry, websocket_entry, http_action_entry) = context
             .with(|ctx| install_globals(&ctx, &state, &interrupt))
             .map_err(|e| RuntimeError::internal(format!("installing isolate globals: {e}")))?;
         Ok(Self {
@@ -148,6 +149,7 @@ impl Isolate {
             reset: Some(reset),
             fetch_entry: Some(fetch_entry),
             websocket_entry: Some(websocket_entry),
+            http_action_entry: Some(http_action_entry),
             context,
             runtime,
             state,
@@ -270,6 +272,7 @@ impl Isolate {
             let reset = &self.reset;
             let fetch_entry = &self.fetch_entry;
             let websocket_entry = &self.websocket_entry;
+            let http_action_entry = &self.http_action_entry;
             let loader_source = &self.loader_source;
             let scripts = &mut self.scripts;
             self.context.with(|ctx| {
@@ -292,19 +295,26 @@ impl Isolate {
                     EntryPoint::Fetch {
                         module,
                         request_json,
-                        env_json,
+                        env_json: extra,
                     }
                     | EntryPoint::WebSocket {
                         module,
                         request_json,
-                        env_json,
+                        env_json: extra,
+                    }
+                    | EntryPoint::HttpAction {
+                        module,
+                        request_json,
+                        route: extra,
                     } => {
-                        // Both hand the app's default export, the request and env to a
-                        // prelude entry: `fetchEntry` for a request, `websocketEntry` for a
-                        // connection.
+                        // Each hands the module's default export, the request and one more
+                        // string (env, or the route) to a prelude entry: `fetchEntry` for a
+                        // request, `websocketEntry` for a connection, `httpActionEntry` for an
+                        // HTTP action.
                         let entry = match request.entry {
                             EntryPoint::Fetch { .. } => fetch_entry,
-                            _ => websocket_entry,
+                            EntryPoint::WebSocket { .. } => websocket_entry,
+                            _ => http_action_entry,
                         };
                         let namespace = import_namespace(&ctx, namespaces, module, &env)?;
                         let app: Value = namespace
@@ -315,7 +325,7 @@ impl Isolate {
                         };
                         let entry = entry.clone().restore(&ctx).map_err(engine_error)?;
                         let returned: Value = entry
-                            .call((app, request_json.as_str(), env_json.as_str()))
+                            .call((app, request_json.as_str(), extra.as_str()))
                             .map_err(|e| js_error(&ctx, e, &env))?;
                         let settled = settle(&ctx, returned, &env)?;
                         encode_result(&ctx, settled, ReturnEncoding::JsonText, &env)
@@ -383,8 +393,10 @@ impl Isolate {
     }
 }
 
-/// The prelude's exports the host calls: `reset`, `fetchEntry`, `websocketEntry`.
+/// The prelude's exports the host calls: `reset`, `fetchEntry`, `websocketEntry`,
+/// `httpActionEntry`.
 type PreludeExports = (
+    Persistent<Function<'static>>,
     Persistent<Function<'static>>,
     Persistent<Function<'static>>,
     Persistent<Function<'static>>,
@@ -416,10 +428,12 @@ fn install_globals<'js>(
     let reset: Function = module.get("reset")?;
     let fetch_entry: Function = module.get("fetchEntry")?;
     let websocket_entry: Function = module.get("websocketEntry")?;
+    let http_action_entry: Function = module.get("httpActionEntry")?;
     Ok((
         Persistent::save(ctx, reset),
         Persistent::save(ctx, fetch_entry),
         Persistent::save(ctx, websocket_entry),
+        Persistent::save(ctx, http_action_entry),
     ))
 }
 

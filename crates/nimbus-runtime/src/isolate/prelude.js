@@ -38,23 +38,77 @@ defineGlobal("Convex", {
 });
 
 // HTTP actions: the router turns the host's request description into a `Request` and the
-// handler's `Response` back into a description (body as base64; bodies are bounded by the host).
+// handler's `Response` back into a description. Small bodies travel inline (base64); a large or
+// unsized request body is pulled from the host as the handler reads it, and a `ReadableStream`
+// response body is written to the host as the handler produces it, after its head was sent
+// (only inside `httpActionEntry`, which waits for the body before the invocation ends).
+let httpResponsePump = null;
+let httpStreaming = false;
 jsSyscalls.set("requestFromConvexJson", ({ convexJson }) => {
-  const body = convexJson.bodyBase64 == null ? null : new Uint8Array(natives.base64ToBytes(convexJson.bodyBase64));
-  return new Request(convexJson.url, { method: convexJson.method, headers: convexJson.headers, body });
+  return new Request(convexJson.url, { method: convexJson.method, headers: convexJson.headers, body: requestBody(convexJson) });
 });
 jsSyscalls.set("convexJsonFromResponse", ({ response }) => {
   if (!(response instanceof Response)) {
     throw new Error("HTTP actions must return a Response");
   }
+  const head = { status: response.status, statusText: response.statusText, headers: response.headers._pairs() };
+  if (httpStreaming && httpResponsePump === null) {
+    const { bytes, stream } = response._hostBody();
+    if (stream) {
+      natives.syscall("fetch/respond", JSON.stringify({ ...head, streamed: true }));
+      httpResponsePump = pumpResponseBody(stream);
+      return { ...head, bodyBase64: null, streamed: true };
+    }
+    return { ...head, bodyBase64: bytes == null ? null : natives.bytesToBase64(bytes) };
+  }
   const body = response._syncBytes();
-  return {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers._pairs(),
-    bodyBase64: body === null ? null : natives.bytesToBase64(body),
-  };
+  return { ...head, bodyBase64: body === null ? null : natives.bytesToBase64(body) };
 });
+
+// A request body as the handler sees it: inline bytes, a stream pulled from the host, or none.
+function requestBody(described) {
+  if (described.streamed) {
+    return new ReadableStream({
+      async pull(controller) {
+        const chunk = JSON.parse(await natives.asyncSyscall("fetch/read", "{}"));
+        if (chunk === null) controller.close();
+        else controller.enqueue(new Uint8Array(natives.base64ToBytes(chunk)));
+      },
+    });
+  }
+  return described.bodyBase64 == null ? null : new Uint8Array(natives.base64ToBytes(described.bodyBase64));
+}
+
+// Writes a streamed response body to the host chunk by chunk; each write waits for room in the
+// host's bounded queue, so a slow client slows the handler instead of filling memory.
+async function pumpResponseBody(stream) {
+  const reader = stream.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    const chunk = typeof value === "string" ? new Uint8Array(natives.utf8Encode(value)) : toBytes(value);
+    if (chunk.length > 0) await natives.asyncSyscall("fetch/write", JSON.stringify(natives.bytesToBase64(chunk)));
+  }
+  natives.syscall("fetch/end", "{}");
+}
+
+// Runs one HTTP action through the app's own router (`runRequest`, as Convex runs it) and, when
+// the response body is a stream, writes it out before the invocation ends.
+export async function httpActionEntry(router, requestJson, route) {
+  if (!router || typeof router.runRequest !== "function") {
+    throw new TypeError("http.js must `export default` an HttpRouter (httpRouter() from convex/server)");
+  }
+  httpResponsePump = null;
+  httpStreaming = true;
+  try {
+    const result = await router.runRequest(requestJson, route);
+    if (httpResponsePump !== null) await httpResponsePump;
+    return result;
+  } finally {
+    httpStreaming = false;
+    httpResponsePump = null;
+  }
+}
 
 // ---- console ----------------------------------------------------------------------------------
 
@@ -334,19 +388,7 @@ export async function fetchEntry(app, requestJson, envJson) {
     throw new TypeError("the app's main module must `export default { fetch(request, env, ctx) { … } }`");
   }
   const described = JSON.parse(requestJson);
-  let body = null;
-  if (described.streamed) {
-    // A large or unsized request body: the app pulls it from the host chunk by chunk.
-    body = new ReadableStream({
-      async pull(controller) {
-        const chunk = JSON.parse(await natives.asyncSyscall("fetch/read", "{}"));
-        if (chunk === null) controller.close();
-        else controller.enqueue(new Uint8Array(natives.base64ToBytes(chunk)));
-      },
-    });
-  } else if (described.bodyBase64 != null) {
-    body = new Uint8Array(natives.base64ToBytes(described.bodyBase64));
-  }
+  const body = requestBody(described);
   const request = new Request(described.url, { method: described.method, headers: described.headers, body });
   const call = (kind) => async (name, args = {}) =>
     JSON.parse(await natives.asyncSyscall(`nimbus/${kind}`, JSON.stringify({ name, args })));
@@ -369,14 +411,7 @@ export async function fetchEntry(app, requestJson, envJson) {
     // Send the head now and the body as the app produces it; each write waits for room in the
     // host's bounded queue, so a slow client slows the app instead of filling memory.
     natives.syscall("fetch/respond", JSON.stringify({ ...head, streamed: true }));
-    const reader = stream.getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      const chunk = typeof value === "string" ? new Uint8Array(natives.utf8Encode(value)) : toBytes(value);
-      if (chunk.length > 0) await natives.asyncSyscall("fetch/write", JSON.stringify(natives.bytesToBase64(chunk)));
-    }
-    natives.syscall("fetch/end", "{}");
+    await pumpResponseBody(stream);
   } else if (pending.length > 0) {
     try {
       natives.syscall("fetch/respond", describedResponse);

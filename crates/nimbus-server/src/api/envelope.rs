@@ -86,7 +86,7 @@ pub fn failure(
             "[Request ID: {request_id}] Server Error: {}",
             error.message
         ))),
-        FailureKind::User | FailureKind::NotFound | FailureKind::Limit => {
+        FailureKind::User | FailureKind::NotFound | FailureKind::Limit | FailureKind::TooLarge => {
             let message = if error.message.starts_with("Uncaught") {
                 format!("[Request ID: {request_id}] Server Error\n{}", error.message)
             } else {

@@ -103,3 +103,13 @@ impl Running {
         (status, response.json().await.unwrap_or(Json::Null))
     }
 }
+
+/// A request body sent with chunked transfer encoding (no Content-Length), one chunk per item.
+pub fn chunked_body(chunks: Vec<Vec<u8>>) -> reqwest::Body {
+    reqwest::Body::wrap_stream(futures::stream::iter(
+        chunks
+            .into_iter()
+            .map(Ok::<_, std::io::Error>)
+            .collect::<Vec<_>>(),
+    ))
+}
