@@ -167,3 +167,22 @@ class NimbusServer:
         if answer.get("status") != "success":
             sys.exit(f"/api/{kind} {path} failed: {answer}")
         return answer["value"]
+
+
+# subscriptions.py, density.py: thousands of sockets and SQLite files need file descriptors.
+
+
+def raise_fd_limit(needed=None):
+    """Raises this process's soft fd limit to `needed` (default: the hard limit) and returns it.
+
+    Call before starting a server: it inherits the limit. Exits if the hard limit is lower.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if needed is None else needed
+    if hard != resource.RLIM_INFINITY and target > hard:
+        sys.exit(f"{target} file descriptors are needed but the hard limit is {hard}: raise `ulimit -Hn`")
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
