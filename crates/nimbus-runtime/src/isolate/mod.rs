@@ -21,6 +21,7 @@ use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use rquickjs::context::intrinsic;
 use rquickjs::function::Args;
 use rquickjs::module::WriteOptions;
 use rquickjs::{Context, Ctx, Function, Module, Object, Persistent, Runtime, Value};
@@ -43,13 +44,53 @@ use crate::watchdog::Watchdog;
 
 const PRELUDE_SOURCE: &str = include_str!("prelude.js");
 const PRELUDE_NAME: &str = "nimbus:prelude";
-const WEB_SOURCE: &str = include_str!("web.js");
-const WEB_NAME: &str = "nimbus:web";
 
 /// Prelude bytecode, compiled by the first isolate of the process.
 static PRELUDE_BYTECODE: OnceLock<Vec<u8>> = OnceLock::new();
-/// Web-globals bytecode, compiled the first time any isolate needs it.
-static WEB_BYTECODE: OnceLock<Vec<u8>> = OnceLock::new();
+
+/// One of the runtime's own modules that the prelude evaluates on first use
+/// (`natives.loadBuiltin(name)`), so that isolates which never need it never hold it.
+struct LazyBuiltin {
+    name: &'static str,
+    source: &'static str,
+    /// Compiled by the first isolate of the process that needs it.
+    bytecode: OnceLock<Vec<u8>>,
+}
+
+/// The lazily evaluated modules: the web classes, the request entries (HTTP actions, fetch
+/// apps, their WebSockets) and `console`.
+static LAZY_BUILTINS: [LazyBuiltin; 3] = [
+    LazyBuiltin {
+        name: "web",
+        source: include_str!("web.js"),
+        bytecode: OnceLock::new(),
+    },
+    LazyBuiltin {
+        name: "entries",
+        source: include_str!("entries.js"),
+        bytecode: OnceLock::new(),
+    },
+    LazyBuiltin {
+        name: "console",
+        source: include_str!("console.js"),
+        bytecode: OnceLock::new(),
+    },
+];
+
+/// The engine's built-ins every isolate gets: all of QuickJS's but `WeakRef` /
+/// `FinalizationRegistry` and `performance` (the prelude defines its own, deterministic ones)
+/// and `DOMException` (nothing here throws one). Each left out saves memory in every isolate.
+type Intrinsics = (
+    intrinsic::Date,
+    intrinsic::Eval,
+    intrinsic::RegExpCompiler,
+    intrinsic::RegExp,
+    intrinsic::Json,
+    intrinsic::Proxy,
+    intrinsic::MapSet,
+    intrinsic::TypedArrays,
+    intrinsic::Promise,
+);
 
 /// Memory an isolate's QuickJS runtime holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,9 +109,8 @@ pub struct Isolate {
     // the runtime.
     namespaces: HashMap<String, Persistent<Object<'static>>>,
     reset: Option<Persistent<Function<'static>>>,
-    fetch_entry: Option<Persistent<Function<'static>>>,
-    websocket_entry: Option<Persistent<Function<'static>>>,
-    http_action_entry: Option<Persistent<Function<'static>>>,
+    /// The prelude's `entry(kind, app, requestJson, extra)`.
+    entry: Option<Persistent<Function<'static>>>,
     context: Context,
     runtime: Runtime,
     state: SharedState,
@@ -139,17 +179,18 @@ impl Isolate {
                 source: loader_source.clone(),
             },
         );
-        let context = Context::full(&runtime).map_err(engine_error)?;
+        let context = Context::builder()
+            .with::<Intrinsics>()
+            .build(&runtime)
+            .map_err(engine_error)?;
         let state: SharedState = Rc::new(RefCell::new(InvocationState::idle()));
-        let (reset, fetch_entry, websocket_entry, http_action_entry) = context
+        let (reset, entry) = context
             .with(|ctx| install_globals(&ctx, &state, &interrupt))
             .map_err(|e| RuntimeError::internal(format!("installing isolate globals: {e}")))?;
         Ok(Self {
             namespaces: HashMap::new(),
             reset: Some(reset),
-            fetch_entry: Some(fetch_entry),
-            websocket_entry: Some(websocket_entry),
-            http_action_entry: Some(http_action_entry),
+            entry: Some(entry),
             context,
             runtime,
             state,
@@ -270,9 +311,7 @@ impl Isolate {
         let result = {
             let namespaces = &mut self.namespaces;
             let reset = &self.reset;
-            let fetch_entry = &self.fetch_entry;
-            let websocket_entry = &self.websocket_entry;
-            let http_action_entry = &self.http_action_entry;
+            let entry = &self.entry;
             let loader_source = &self.loader_source;
             let scripts = &mut self.scripts;
             self.context.with(|ctx| {
@@ -308,13 +347,13 @@ impl Isolate {
                         route: extra,
                     } => {
                         // Each hands the module's default export, the request and one more
-                        // string (env, or the route) to a prelude entry: `fetchEntry` for a
-                        // request, `websocketEntry` for a connection, `httpActionEntry` for an
-                        // HTTP action.
-                        let entry = match request.entry {
-                            EntryPoint::Fetch { .. } => fetch_entry,
-                            EntryPoint::WebSocket { .. } => websocket_entry,
-                            _ => http_action_entry,
+                        // string (env, or the route) to an entry of entries.js: `fetchEntry`
+                        // for a request, `websocketEntry` for a connection, `httpActionEntry`
+                        // for an HTTP action.
+                        let kind = match request.entry {
+                            EntryPoint::Fetch { .. } => "fetchEntry",
+                            EntryPoint::WebSocket { .. } => "websocketEntry",
+                            _ => "httpActionEntry",
                         };
                         let namespace = import_namespace(&ctx, namespaces, module, &env)?;
                         let app: Value = namespace
@@ -325,7 +364,7 @@ impl Isolate {
                         };
                         let entry = entry.clone().restore(&ctx).map_err(engine_error)?;
                         let returned: Value = entry
-                            .call((app, request_json.as_str(), extra.as_str()))
+                            .call((kind, app, request_json.as_str(), extra.as_str()))
                             .map_err(|e| js_error(&ctx, e, &env))?;
                         let settled = settle(&ctx, returned, &env)?;
                         encode_result(&ctx, settled, ReturnEncoding::JsonText, &env)
@@ -393,14 +432,8 @@ impl Isolate {
     }
 }
 
-/// The prelude's exports the host calls: `reset`, `fetchEntry`, `websocketEntry`,
-/// `httpActionEntry`.
-type PreludeExports = (
-    Persistent<Function<'static>>,
-    Persistent<Function<'static>>,
-    Persistent<Function<'static>>,
-    Persistent<Function<'static>>,
-);
+/// The prelude's exports the host calls: `reset` and `entry`.
+type PreludeExports = (Persistent<Function<'static>>, Persistent<Function<'static>>);
 
 /// Installs natives and evaluates the prelude; returns the prelude's `reset` export.
 fn install_globals<'js>(
@@ -413,12 +446,27 @@ fn install_globals<'js>(
     env_natives::install(ctx, &natives, state)?;
     web_natives::install(ctx, &natives)?;
     natives.set(
-        "loadWeb",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>| -> rquickjs::Result<()> {
-            let module = builtin_module(&ctx, WEB_NAME, WEB_SOURCE, &WEB_BYTECODE)?;
-            let (_module, promise) = module.eval()?;
-            promise.finish::<()>()
-        })?,
+        "loadBuiltin",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, name: String| -> rquickjs::Result<Object<'js>> {
+                let Some(builtin) = LAZY_BUILTINS.iter().find(|b| b.name == name) else {
+                    return Err(rquickjs::Exception::throw_internal(
+                        &ctx,
+                        &format!("no built-in module {name}"),
+                    ));
+                };
+                let module = builtin_module(
+                    &ctx,
+                    &format!("nimbus:{name}"),
+                    builtin.source,
+                    &builtin.bytecode,
+                )?;
+                let (module, promise) = module.eval()?;
+                promise.finish::<()>()?;
+                module.namespace()
+            },
+        )?,
     )?;
     ctx.globals().set("__nimbus_natives", natives)?;
     let module = builtin_module(ctx, PRELUDE_NAME, PRELUDE_SOURCE, &PRELUDE_BYTECODE)?;
@@ -426,15 +474,8 @@ fn install_globals<'js>(
     while ctx.execute_pending_job() {}
     promise.finish::<()>()?;
     let reset: Function = module.get("reset")?;
-    let fetch_entry: Function = module.get("fetchEntry")?;
-    let websocket_entry: Function = module.get("websocketEntry")?;
-    let http_action_entry: Function = module.get("httpActionEntry")?;
-    Ok((
-        Persistent::save(ctx, reset),
-        Persistent::save(ctx, fetch_entry),
-        Persistent::save(ctx, websocket_entry),
-        Persistent::save(ctx, http_action_entry),
-    ))
+    let entry: Function = module.get("entry")?;
+    Ok((Persistent::save(ctx, reset), Persistent::save(ctx, entry)))
 }
 
 /// Declares one of the runtime's own modules, from bytecode compiled once per process.
@@ -450,7 +491,14 @@ fn builtin_module<'js>(
         return unsafe { Module::load(ctx.clone(), bytes) };
     }
     let module = Module::declare(ctx.clone(), name, source)?;
-    if let Ok(bytes) = module.write(WriteOptions::default()) {
+    // Without line tables and source text: every isolate holds this code, and a frame inside
+    // the runtime's own modules needs no line number to be understood.
+    let options = WriteOptions {
+        strip_debug: true,
+        strip_source: true,
+        ..WriteOptions::default()
+    };
+    if let Ok(bytes) = module.write(options) {
         let _ = bytecode.set(bytes);
     }
     Ok(module)
