@@ -20,6 +20,10 @@ pub struct ServerConfig {
     pub push_body_bytes_max: usize,
     /// Largest WebSocket message accepted from a client, in bytes.
     pub ws_message_bytes_max: usize,
+    /// Bytes a WebSocket reads from its connection at a time. Tungstenite allocates (and
+    /// zero-fills) this buffer per socket, so its 128 KiB default made every idle sync client
+    /// cost that much memory; messages larger than it still arrive whole.
+    pub ws_read_buffer_bytes: usize,
     /// Messages queued for one WebSocket client before it is disconnected as too slow.
     pub ws_outbound_queue_max: usize,
     /// Mutations queued on one WebSocket before further ones are refused.
@@ -62,6 +66,7 @@ impl ServerConfig {
             api_body_bytes_max: 16 * 1024 * 1024,
             push_body_bytes_max: 128 * 1024 * 1024,
             ws_message_bytes_max: 16 * 1024 * 1024,
+            ws_read_buffer_bytes: 8 * 1024,
             ws_outbound_queue_max: 1024,
             ws_mutation_queue_max: 1000,
             ws_ping_interval: Duration::from_secs(15),

@@ -470,6 +470,7 @@ async fn handle(
                 .to_string();
                 upgrade
                     .max_message_size(max)
+                    .read_buffer_size(state.config.ws_read_buffer_bytes)
                     .max_frame_size(max)
                     .on_upgrade(move |socket| {
                         crate::fetch_app_sockets::run(state, app, socket, permits, request_json)
