@@ -136,7 +136,7 @@ async fn build_and_deploy(server: &Server, app_dir: &Path, tenant: &TenantName) 
         .await
     {
         Ok(deployment) => {
-            server.wake_scheduler();
+            server.schedule_changed(tenant);
             step(
                 &format!("deployed {} functions", deployment.functions.len()),
                 started,

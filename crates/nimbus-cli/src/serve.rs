@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// Tenant for requests that name none (single-tenant setups).
     #[arg(long, env = "NIMBUS_DEFAULT_TENANT")]
     default_tenant: Option<String>,
+    /// Seconds a tenant may go unused (no request, socket or subscription) before it is closed
+    /// and its connections, threads and caches freed; its next request reopens it.
+    #[arg(long, default_value_t = 30, env = "NIMBUS_TENANT_IDLE_CLOSE_SECS")]
+    tenant_idle_close_secs: u64,
 }
 
 /// The operator key: `NIMBUS_OPERATOR_KEY`, else one generated once and kept in the data dir.
@@ -79,6 +83,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = ServerConfig::new(key.clone());
     config.domain = args.domain.clone();
     config.default_tenant = args.default_tenant.clone();
+    config.tenant_idle_close = std::time::Duration::from_secs(args.tenant_idle_close_secs.max(1));
     let server = Server::new(persistence, config)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -191,6 +191,11 @@ impl Database {
         Ok(db)
     }
 
+    /// Whether this is the only handle on the database and nothing subscribes to it.
+    pub fn is_unused(&self) -> bool {
+        Arc::strong_count(&self.inner) == 1 && Arc::weak_count(&self.inner) == 0
+    }
+
     /// The tenant.
     pub fn tenant(&self) -> &TenantName {
         &self.inner.tenant
@@ -422,10 +427,33 @@ impl Database {
     /// Stores (or with `None` deletes) application metadata through the commit path, atomically
     /// and durably. Keys live in their own namespace, apart from the engine's catalog and schema.
     pub async fn put_meta(&self, key: &str, value: Option<Vec<u8>>) -> Result<u64, EngineError> {
-        let key = app_meta_key(key);
-        self.inner
-            .submit_catalog(move |_| Ok(vec![(key, value)]))
-            .await
+        self.put_meta_many(vec![(key.to_owned(), value)]).await
+    }
+
+    /// Stores (or with `None` deletes) several application metadata values in one commit: all
+    /// of them become durable together or none does.
+    pub async fn put_meta_many(
+        &self,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<u64, EngineError> {
+        let meta = entries
+            .into_iter()
+            .map(|(key, value)| (app_meta_key(&key), value))
+            .collect();
+        self.inner.submit_catalog(move |_| Ok(meta)).await
+    }
+
+    /// Every application metadata key starting with `prefix`, with its value, in key order.
+    pub async fn scan_meta(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, EngineError> {
+        let namespace = app_meta_key("");
+        Ok(self
+            .inner
+            .storage
+            .meta_scan(&app_meta_key(prefix))
+            .await?
+            .into_iter()
+            .filter_map(|(key, value)| Some((key.strip_prefix(&namespace)?.to_owned(), value)))
+            .collect())
     }
 
     /// Declares an index the platform itself needs (e.g. on a system table), creating the table

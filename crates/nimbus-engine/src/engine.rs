@@ -2,9 +2,14 @@
 //!
 //! Each tenant's database is opened once and shared; tenants never share a `Database`, a
 //! storage handle, a catalog or a subscription hub, so no API on one can reach another's data.
+//!
+//! A server may hold thousands of tenants of which few are busy, and an open tenant holds
+//! connections, file descriptors, a writer and caches. So a tenant nobody uses is closed
+//! ([`Engine::close_idle`]) and reopened on its next use: idle tenants cost no resources.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use nimbus_storage::{Persistence, TenantName};
 
@@ -16,7 +21,13 @@ use crate::limits::EngineLimits;
 pub struct Engine {
     persistence: Arc<dyn Persistence>,
     limits: EngineLimits,
-    databases: tokio::sync::Mutex<HashMap<TenantName, Database>>,
+    databases: tokio::sync::Mutex<HashMap<TenantName, OpenDatabase>>,
+}
+
+/// An open tenant and when it was last handed out.
+struct OpenDatabase {
+    db: Database,
+    last_used: Instant,
 }
 
 impl std::fmt::Debug for Engine {
@@ -40,13 +51,42 @@ impl Engine {
     /// The tenant's database, opened (and its storage created) on first use.
     pub async fn database(&self, tenant: &TenantName) -> Result<Database, EngineError> {
         let mut databases = self.databases.lock().await;
-        if let Some(db) = databases.get(tenant) {
-            return Ok(db.clone());
+        if let Some(open) = databases.get_mut(tenant) {
+            open.last_used = Instant::now();
+            return Ok(open.db.clone());
         }
         let storage = self.persistence.open_tenant(tenant).await?;
         let db = Database::open(tenant.clone(), storage, self.limits.clone()).await?;
-        databases.insert(tenant.clone(), db.clone());
+        let open = OpenDatabase {
+            db: db.clone(),
+            last_used: Instant::now(),
+        };
+        databases.insert(tenant.clone(), open);
         Ok(db)
+    }
+
+    /// Closes every tenant not handed out for `idle` that nobody holds (no `Database` handle
+    /// outside the engine, no live subscription); returns their names. Their data stays; the
+    /// next [`Engine::database`] reopens them.
+    pub async fn close_idle(&self, idle: Duration) -> Vec<TenantName> {
+        let mut databases = self.databases.lock().await;
+        let closing: Vec<TenantName> = databases
+            .iter()
+            .filter(|(_, open)| open.last_used.elapsed() >= idle && open.db.is_unused())
+            .map(|(tenant, _)| tenant.clone())
+            .collect();
+        for tenant in &closing {
+            // Under the engine's lock nobody can take a new handle meanwhile, so dropping the
+            // engine's one leaves the storage with no user but the provider's own handle.
+            databases.remove(tenant);
+            self.persistence.release_tenant(tenant).await;
+        }
+        closing
+    }
+
+    /// How many tenants are open.
+    pub async fn open_tenants(&self) -> usize {
+        self.databases.lock().await.len()
     }
 
     /// Deletes a tenant's data.

@@ -368,6 +368,19 @@ impl FunctionRunner {
             .map_err(FunctionError::from_engine)
     }
 
+    /// Closes tenants unused for `idle` (see `Engine::close_idle`) and forgets their cached
+    /// deployments; returns their names. The next call to one of them reopens it.
+    pub async fn close_idle_tenants(&self, idle: Duration) -> Vec<TenantName> {
+        let closed = self.inner.engine.close_idle(idle).await;
+        if !closed.is_empty() {
+            let mut deployments = self.inner.deployments.write();
+            for tenant in &closed {
+                deployments.remove(tenant);
+            }
+        }
+        closed
+    }
+
     /// When the next job or cron of the tenant is due (ms since the epoch), if any.
     pub async fn next_due_ms(&self, tenant: &TenantName) -> Result<Option<f64>, FunctionError> {
         let db = self.inner.database(tenant).await?;

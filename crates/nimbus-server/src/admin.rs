@@ -94,7 +94,6 @@ pub async fn create_tenant(
     let (record, admin_key) = state.registry.create(name).await?;
     let url = base_url(&headers, record.name.as_str());
     tracing::info!(tenant = record.name.as_str(), "tenant created");
-    state.scheduler_wake.notify_one();
     Ok((
         StatusCode::CREATED,
         Json(json!({ "name": record.name.as_str(), "url": url, "siteUrl": format!("{url}/http"), "adminKey": admin_key })),
@@ -125,6 +124,12 @@ async fn set_status(
 ) -> Result<Response, ApiError> {
     require_operator(state, headers)?;
     state.registry.set_status(name, status).await?;
+    if status == TenantStatus::Active
+        && let Ok(tenant) = nimbus_storage::TenantName::new(name)
+    {
+        // Jobs that came due while it was suspended run now.
+        state.due.changed(&tenant);
+    }
     if status == TenantStatus::Suspended {
         state.disconnect_tenant(name);
     }

@@ -38,6 +38,9 @@ pub struct ServerConfig {
     pub log_poll_timeout: Duration,
     /// How often the scheduler looks for due jobs when nothing woke it sooner.
     pub scheduler_poll_interval: Duration,
+    /// A tenant nobody used for this long (no request, no open socket, no subscription) is
+    /// closed: its connections, threads and caches are freed until its next request.
+    pub tenant_idle_close: Duration,
     /// Wall-clock limit of one request to a fetch app.
     pub fetch_app_timeout: Duration,
     /// How long `ctx.waitUntil` work of a fetch app may run after the response was sent.
@@ -74,6 +77,7 @@ impl ServerConfig {
             log_entries_max: 10_000,
             log_poll_timeout: Duration::from_secs(10),
             scheduler_poll_interval: Duration::from_secs(1),
+            tenant_idle_close: Duration::from_secs(30),
             fetch_app_timeout: Duration::from_secs(30),
             wait_until_grace: Duration::from_secs(10),
             app_ws_idle_timeout: Duration::from_secs(60),

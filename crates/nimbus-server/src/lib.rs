@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+mod background;
 pub mod config;
 pub mod error;
 mod fetch_app_bridge;
@@ -72,7 +73,7 @@ impl Server {
             logs: logs::FunctionLogs::new(config.log_entries_max),
             disconnects: Mutex::new(HashMap::new()),
             dedupe: Mutex::new(HashMap::new()),
-            scheduler_wake: tokio::sync::Notify::new(),
+            due: crate::background::DueIndex::default(),
             pushes: Default::default(),
             fetch_apps: Default::default(),
             app_ws_permits: Arc::new(tokio::sync::Semaphore::new(config.app_ws_connections_max)),
@@ -112,7 +113,8 @@ impl Server {
         extra: axum::Router,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let scheduler = tokio::spawn(scheduler_loop(self.state.clone()));
+        let scheduler = tokio::spawn(background::scheduler_loop(self.state.clone()));
+        let idle_tenants = tokio::spawn(background::idle_tenant_loop(self.state.clone()));
         // Without TCP_NODELAY, a reply written in two parts (a mutation's response, then the
         // subscription update it caused) waits on the client's delayed ACK: ~20 ms a round trip.
         let listener = listener.tap_io(|stream| {
@@ -124,6 +126,7 @@ impl Server {
             .with_graceful_shutdown(shutdown)
             .await;
         scheduler.abort();
+        idle_tenants.abort();
         result
     }
 
@@ -135,6 +138,12 @@ impl Server {
         Ok(self.state.registry.create(name).await?.1)
     }
 
+    /// Tells the scheduler that the tenant's jobs or crons may have changed (after a deploy
+    /// made outside the push protocol).
+    pub fn schedule_changed(&self, tenant: &nimbus_storage::TenantName) {
+        self.state.due.changed(tenant);
+    }
+
     /// Function log entries of a tenant newer than `cursor_ms` (waits up to `timeout`).
     pub async fn function_logs(
         &self,
@@ -143,43 +152,5 @@ impl Server {
         timeout: Duration,
     ) -> (Vec<serde_json::Value>, f64) {
         self.state.logs.since(tenant, cursor_ms, timeout).await
-    }
-
-    /// Wakes the scheduler (after a deploy).
-    pub fn wake_scheduler(&self) {
-        self.state.scheduler_wake.notify_one();
-    }
-}
-
-/// Runs due scheduled jobs and crons of every active tenant; wakes on deploys and mutations,
-/// and at least every `scheduler_poll_interval`.
-async fn scheduler_loop(state: Arc<AppState>) {
-    for tenant in state.registry.active() {
-        if let Err(error) = state.runner.recover_after_restart(&tenant).await {
-            tracing::warn!(tenant = tenant.as_str(), %error, "could not recover scheduled actions");
-        }
-    }
-    loop {
-        let mut next_wake = state.config.scheduler_poll_interval;
-        for tenant in state.registry.active() {
-            match state.runner.run_due_jobs(&tenant).await {
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(tenant = tenant.as_str(), %error, "scheduled jobs failed")
-                }
-            }
-            if let Ok(Some(due_ms)) = state.runner.next_due_ms(&tenant).await {
-                let now_ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs_f64() * 1000.0)
-                    .unwrap_or(0.0);
-                let wait = Duration::from_secs_f64(((due_ms - now_ms) / 1000.0).max(0.0));
-                next_wake = next_wake.min(wait);
-            }
-        }
-        tokio::select! {
-            _ = state.scheduler_wake.notified() => {}
-            _ = tokio::time::sleep(next_wake) => {}
-        }
     }
 }

@@ -31,8 +31,8 @@ pub struct AppState {
     pub disconnects: Mutex<HashMap<String, watch::Sender<u64>>>,
     /// Per tenant: outcomes of WebSocket mutations, for de-duplication across reconnects.
     pub dedupe: Mutex<HashMap<String, Arc<DedupeStore>>>,
-    /// Wakes the scheduler loop (a deploy or a mutation may have scheduled work).
-    pub scheduler_wake: tokio::sync::Notify,
+    /// Each tenant's next due scheduled job or cron, for the scheduler loop.
+    pub due: crate::background::DueIndex,
     /// Pushes between `start_push` and `finish_push`.
     pub pushes: crate::push::PendingPushes,
     /// Workers-style fetch apps.
@@ -129,8 +129,11 @@ impl AppState {
                 elapsed.as_secs_f64(),
             ),
         }
-        if result.as_ref().is_ok_and(|o| o.kind != FunctionKind::Query) {
-            self.scheduler_wake.notify_one();
+        if result.as_ref().is_ok_and(|o| o.kind != FunctionKind::Query)
+            && let Ok(tenant) = nimbus_storage::TenantName::new(tenant)
+        {
+            // A mutation or action may have scheduled or cancelled jobs.
+            self.due.changed(&tenant);
         }
     }
 }

@@ -26,6 +26,13 @@ pub trait Persistence: Send + Sync + Debug {
     /// Every tenant that has storage, in name order.
     async fn tenants(&self) -> Result<Vec<TenantName>, StorageError>;
 
+    /// Forgets the provider's own handle on an open tenant, so that its connections and
+    /// threads close once the caller's handles are gone; the next `open_tenant` reopens it.
+    /// The data stays. Providers that hold nothing per open tenant do nothing.
+    async fn release_tenant(&self, tenant: &TenantName) {
+        let _ = tenant;
+    }
+
     /// Deletes a tenant's storage. Handles still held on it fail with
     /// [`StorageError::Closed`]. Dropping a tenant that does not exist is not an error.
     async fn drop_tenant(&self, tenant: &TenantName) -> Result<(), StorageError>;

@@ -398,7 +398,8 @@ pub async fn finish_push(
         Some(serde_json::to_vec(&push.hashes).unwrap_or_default()),
     )
     .await?;
-    state.scheduler_wake.notify_one();
+    // The deploy replaced the crons.
+    state.due.changed(&admission.tenant);
     Ok(Json(finish_diff()).into_response())
 }
 

@@ -1,9 +1,15 @@
 //! The tenant registry: which tenants exist, whether they are suspended, and their admin keys.
 //!
-//! Persisted as one JSON document in the metadata of a reserved system database, written
-//! through the engine's commit path (atomic, durable). Admin keys have Convex's
-//! `Authorization: Convex <key>` form, `<tenant>|<secret>`; only a SHA-256 of each secret is
-//! stored, so the registry never holds a usable key.
+//! Persisted in the metadata of a reserved system database, one JSON record per tenant under
+//! `tenant/<name>`, so a change writes only the tenant it changes: one commit through the
+//! engine's commit path (atomic, durable), its size independent of how many tenants exist.
+//! The registry is read once at startup and served from memory after that. Admin keys have
+//! Convex's `Authorization: Convex <key>` form, `<tenant>|<secret>`; only a SHA-256 of each
+//! secret is stored, so the registry never holds a usable key.
+//!
+//! Earlier versions kept the whole registry as one JSON document under `tenants`, rewritten on
+//! every change; [`TenantRegistry::load`] imports such a document into per-tenant records and
+//! removes it, in one commit.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,7 +24,10 @@ use crate::error::ApiError;
 
 /// The reserved database holding the registry.
 pub const SYSTEM_TENANT: &str = "nimbus-system";
-const REGISTRY_META_KEY: &str = "tenants";
+/// Prefix of the per-tenant metadata keys: `tenant/<name>` holds one [`TenantRecord`].
+const TENANT_META_PREFIX: &str = "tenant/";
+/// The single-document registry of earlier versions, imported and removed on load.
+const LEGACY_REGISTRY_META_KEY: &str = "tenants";
 
 /// Whether a tenant serves requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,45 +94,23 @@ impl std::fmt::Debug for TenantRegistry {
 }
 
 impl TenantRegistry {
-    /// Loads the registry.
+    /// Loads the registry, first importing the single-document registry of earlier versions
+    /// if the system database still holds one.
     pub async fn load(engine: Arc<Engine>) -> Result<Self, ApiError> {
         let system_name =
             TenantName::new(SYSTEM_TENANT).map_err(|e| ApiError::internal(e.to_string()))?;
         let system = engine.database(&system_name).await?;
         let mut tenants = BTreeMap::new();
-        if let Some(bytes) = system.get_meta(REGISTRY_META_KEY).await? {
-            let json: Json = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::internal(format!("tenant registry is damaged: {e}")))?;
-            for t in json["tenants"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
-                let Some(name) = t["name"].as_str().and_then(|n| TenantName::new(n).ok()) else {
-                    continue;
-                };
-                let status = if t["status"] == "suspended" {
-                    TenantStatus::Suspended
-                } else {
-                    TenantStatus::Active
-                };
-                let keys = t["keys"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|k| {
-                        Some(KeyRecord {
-                            id: k["id"].as_str()?.to_owned(),
-                            secret_sha256: k["sha256"].as_str()?.to_owned(),
-                        })
-                    })
-                    .collect();
-                tenants.insert(
-                    name.as_str().to_owned(),
-                    TenantRecord { name, status, keys },
-                );
+        for (key, bytes) in system.scan_meta(TENANT_META_PREFIX).await? {
+            match record_from_json(&parse_json(&bytes)?) {
+                Some(record) if tenant_meta_key(&record.name) == key => {
+                    tenants.insert(record.name.as_str().to_owned(), record);
+                }
+                _ => tracing::warn!(key, "skipping an unreadable tenant registry record"),
             }
+        }
+        for record in import_legacy_registry(&system).await? {
+            tenants.insert(record.name.as_str().to_owned(), record);
         }
         Ok(Self {
             system,
@@ -153,17 +140,17 @@ impl TenantRegistry {
             .collect()
     }
 
-    async fn save(&self, tenants: BTreeMap<String, TenantRecord>) -> Result<(), ApiError> {
-        let json = json!({
-            "tenants": tenants.values().map(|t| json!({
-                "name": t.name.as_str(),
-                "status": t.status.as_str(),
-                "keys": t.keys.iter().map(|k| json!({ "id": k.id, "sha256": k.secret_sha256 })).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>()
-        });
-        let bytes = serde_json::to_vec(&json).map_err(|e| ApiError::internal(e.to_string()))?;
-        self.system.put_meta(REGISTRY_META_KEY, Some(bytes)).await?;
-        *self.tenants.write() = tenants;
+    /// Writes one tenant's record (or with `None` removes it): durably first, then in memory,
+    /// so a failed commit changes nothing. Callers hold `writes`, which keeps the check they
+    /// made before calling true until the change is in memory.
+    async fn store(&self, name: &TenantName, record: Option<TenantRecord>) -> Result<(), ApiError> {
+        let bytes = record.as_ref().map(record_bytes).transpose()?;
+        self.system.put_meta(&tenant_meta_key(name), bytes).await?;
+        let mut tenants = self.tenants.write();
+        match record {
+            Some(record) => tenants.insert(name.as_str().to_owned(), record),
+            None => tenants.remove(name.as_str()),
+        };
         Ok(())
     }
 
@@ -190,8 +177,7 @@ impl TenantRegistry {
             ));
         }
         let _guard = self.writes.lock().await;
-        let mut tenants = self.tenants.read().clone();
-        if tenants.contains_key(name.as_str()) {
+        if self.tenants.read().contains_key(name.as_str()) {
             return Err(ApiError::new(
                 axum::http::StatusCode::CONFLICT,
                 "TenantExists",
@@ -204,8 +190,7 @@ impl TenantRegistry {
             status: TenantStatus::Active,
             keys: vec![key],
         };
-        tenants.insert(name.as_str().to_owned(), record.clone());
-        self.save(tenants).await?;
+        self.store(&name, Some(record.clone())).await?;
         Ok((record, admin_key))
     }
 
@@ -215,11 +200,9 @@ impl TenantRegistry {
         change: impl FnOnce(&mut TenantRecord),
     ) -> Result<TenantRecord, ApiError> {
         let _guard = self.writes.lock().await;
-        let mut tenants = self.tenants.read().clone();
-        let record = tenants.get_mut(name).ok_or_else(|| not_found(name))?;
-        change(record);
-        let record = record.clone();
-        self.save(tenants).await?;
+        let mut record = self.get(name).ok_or_else(|| not_found(name))?;
+        change(&mut record);
+        self.store(&record.name, Some(record.clone())).await?;
         Ok(record)
     }
 
@@ -235,9 +218,8 @@ impl TenantRegistry {
     /// Deletes a tenant and all its data.
     pub async fn delete(&self, name: &str) -> Result<(), ApiError> {
         let _guard = self.writes.lock().await;
-        let mut tenants = self.tenants.read().clone();
-        let record = tenants.remove(name).ok_or_else(|| not_found(name))?;
-        self.save(tenants).await?;
+        let record = self.get(name).ok_or_else(|| not_found(name))?;
+        self.store(&record.name, None).await?;
         self.engine.drop_tenant(&record.name).await?;
         Ok(())
     }
@@ -287,4 +269,80 @@ fn not_found(name: &str) -> ApiError {
         "TenantNotFound",
         format!("tenant \"{name}\" does not exist; create it with `nimbus tenants create {name}`"),
     )
+}
+
+fn tenant_meta_key(name: &TenantName) -> String {
+    format!("{TENANT_META_PREFIX}{}", name.as_str())
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Json, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::internal(format!("tenant registry is damaged: {e}")))
+}
+
+/// A tenant's stored form; the same shape as one entry of the legacy single document.
+fn record_bytes(record: &TenantRecord) -> Result<Vec<u8>, ApiError> {
+    let json = json!({
+        "name": record.name.as_str(),
+        "status": record.status.as_str(),
+        "keys": record
+            .keys
+            .iter()
+            .map(|k| json!({ "id": k.id, "sha256": k.secret_sha256 }))
+            .collect::<Vec<_>>(),
+    });
+    serde_json::to_vec(&json).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Reads a stored tenant; `None` when its name is not a valid tenant name. A status other than
+/// `suspended` reads as active, and malformed keys are left out.
+fn record_from_json(t: &Json) -> Option<TenantRecord> {
+    let name = t["name"].as_str().and_then(|n| TenantName::new(n).ok())?;
+    let status = if t["status"] == "suspended" {
+        TenantStatus::Suspended
+    } else {
+        TenantStatus::Active
+    };
+    let keys = t["keys"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|k| {
+            Some(KeyRecord {
+                id: k["id"].as_str()?.to_owned(),
+                secret_sha256: k["sha256"].as_str()?.to_owned(),
+            })
+        })
+        .collect();
+    Some(TenantRecord { name, status, keys })
+}
+
+/// Moves the legacy single-document registry, if present, into per-tenant records and deletes
+/// it, all in one commit (so an interrupted import leaves the legacy document in place and runs
+/// again on the next load). Returns the imported tenants; for a tenant that also has a
+/// per-tenant record, the legacy document wins.
+async fn import_legacy_registry(system: &Database) -> Result<Vec<TenantRecord>, ApiError> {
+    let Some(bytes) = system.get_meta(LEGACY_REGISTRY_META_KEY).await? else {
+        return Ok(Vec::new());
+    };
+    let json = parse_json(&bytes)?;
+    let records: Vec<TenantRecord> = json["tenants"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(record_from_json)
+        .collect();
+    let mut writes = Vec::with_capacity(records.len() + 1);
+    for record in &records {
+        writes.push((tenant_meta_key(&record.name), Some(record_bytes(record)?)));
+    }
+    writes.push((LEGACY_REGISTRY_META_KEY.to_owned(), None));
+    system.put_meta_many(writes).await?;
+    tracing::info!(
+        tenants = records.len(),
+        "imported the single-document tenant registry into per-tenant records"
+    );
+    Ok(records)
 }

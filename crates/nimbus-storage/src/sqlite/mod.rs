@@ -104,6 +104,16 @@ impl Persistence for SqlitePersistence {
         Ok(tenants)
     }
 
+    async fn release_tenant(&self, tenant: &TenantName) {
+        let released = self.open.lock().await.remove(tenant);
+        if let Some(storage) = released
+            && Arc::strong_count(&storage) == 1
+        {
+            // Nobody else holds it: close now, so its connections are gone when this returns.
+            storage.close().await;
+        }
+    }
+
     async fn drop_tenant(&self, tenant: &TenantName) -> Result<(), StorageError> {
         let mut open = self.open.lock().await;
         if let Some(storage) = open.remove(tenant) {
