@@ -18,6 +18,7 @@ mod grants;
 mod host;
 mod invocation;
 mod isolate;
+mod memory;
 mod policy;
 mod watchdog;
 
@@ -41,5 +42,6 @@ pub use invocation::{
 pub use isolate::{
     Blocker, Isolate, IsolateMemory, LOG_LINE_BYTES_MAX, LOG_LINES_MAX, TIMERS_PENDING_MAX,
 };
+pub use memory::release_free_memory;
 pub use policy::{AdmissionCaps, PolicyError, PoolKind, RuntimeLimits, RuntimePolicy};
 pub use watchdog::Watchdog;

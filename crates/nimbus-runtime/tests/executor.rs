@@ -215,3 +215,30 @@ async fn in_flight_cap_rejects_immediately() {
     b.await.unwrap();
     assert_eq!(executor.stats().completed_total, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_isolates_unused_for_their_idle_time_are_dropped() {
+    let executor = RuntimeExecutor::new(ExecutorConfig {
+        workers: 1,
+        warm_isolate_idle_max: Duration::from_millis(200),
+        ..Default::default()
+    });
+    let bundle = RuntimeBundle::from_sources([("main.js", BUSY)]);
+    let warm = policy(PoolKind::Warm, AdmissionCaps::default());
+    let first = executor
+        .invoke(call("t", &bundle, warm.clone(), 1))
+        .await
+        .unwrap();
+    let again = executor
+        .invoke(call("t", &bundle, warm.clone(), 2))
+        .await
+        .unwrap();
+    assert!(!first.isolate_reused);
+    assert!(again.isolate_reused, "a warm isolate serves the next call");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let later = executor.invoke(call("t", &bundle, warm, 3)).await.unwrap();
+    assert!(
+        !later.isolate_reused,
+        "the isolate left unused past its idle time was dropped"
+    );
+}

@@ -138,6 +138,7 @@ pub(crate) async fn idle_tenant_loop(state: Arc<AppState>) {
         let closed = state.runner.close_idle_tenants(idle).await;
         if !closed.is_empty() {
             tracing::debug!(count = closed.len(), "closed idle tenants");
+            nimbus_runtime::release_free_memory();
         }
     }
 }

@@ -61,6 +61,8 @@ impl Server {
             .max(2);
         let executor = Arc::new(RuntimeExecutor::new(ExecutorConfig {
             workers,
+            // A tenant's warm isolates go when the tenant goes idle.
+            warm_isolate_idle_max: config.tenant_idle_close,
             tokio_handle: Some(tokio::runtime::Handle::current()),
             ..Default::default()
         }));

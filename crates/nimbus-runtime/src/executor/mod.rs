@@ -27,6 +27,8 @@ use admission::Admission;
 pub const WORKERS_DEFAULT: usize = 4;
 /// Default bound on warm isolates each worker keeps.
 pub const WARM_ISOLATES_PER_WORKER_MAX_DEFAULT: usize = 256;
+/// Default time a warm isolate may sit unused before it is dropped.
+pub const WARM_ISOLATE_IDLE_MAX_DEFAULT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Default bound on jobs queued across all tenants.
 pub const QUEUED_TOTAL_MAX_DEFAULT: usize = 100_000;
 /// Native stack of each worker thread; comfortably above the largest JS stack limit a policy
@@ -40,6 +42,9 @@ pub struct ExecutorConfig {
     pub workers: usize,
     /// Warm isolates kept per worker (least recently used are dropped first).
     pub warm_isolates_per_worker_max: usize,
+    /// A warm isolate unused this long is dropped (with its heap), so tenants that went quiet
+    /// stop costing memory.
+    pub warm_isolate_idle_max: std::time::Duration,
     /// Jobs queued across all tenants before every new call is rejected.
     pub queued_total_max: usize,
     /// Bound on the shared bytecode cache.
@@ -53,6 +58,7 @@ impl Default for ExecutorConfig {
         Self {
             workers: WORKERS_DEFAULT,
             warm_isolates_per_worker_max: WARM_ISOLATES_PER_WORKER_MAX_DEFAULT,
+            warm_isolate_idle_max: WARM_ISOLATE_IDLE_MAX_DEFAULT,
             queued_total_max: QUEUED_TOTAL_MAX_DEFAULT,
             bytecode_cache_bytes_max: BYTECODE_CACHE_BYTES_MAX_DEFAULT,
             tokio_handle: None,

@@ -4,6 +4,7 @@
 //! The bundle is verified here, before every invocation, whichever pool serves it.
 
 use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use crate::bundle::BundleHash;
 use crate::bytecode::BytecodeCache;
@@ -17,11 +18,17 @@ type PoolKey = (TenantId, BundleHash);
 
 /// Isolates owned by one worker thread.
 pub(crate) struct WorkerPool {
-    warm: HashMap<PoolKey, Vec<Isolate>>,
+    warm: HashMap<PoolKey, Vec<Parked>>,
     recency: VecDeque<PoolKey>,
     warm_count: usize,
     warm_max: usize,
     cache: BytecodeCache,
+}
+
+/// A warm isolate and when it was put back.
+struct Parked {
+    isolate: Isolate,
+    since: Instant,
 }
 
 impl WorkerPool {
@@ -78,7 +85,7 @@ impl WorkerPool {
 
     fn take(&mut self, key: &PoolKey, limits: &crate::RuntimeLimits) -> Option<Isolate> {
         let isolates = self.warm.get_mut(key)?;
-        while let Some(isolate) = isolates.pop() {
+        while let Some(Parked { isolate, .. }) = isolates.pop() {
             self.warm_count -= 1;
             // An isolate built under other heap or stack limits is not reused.
             if isolate.limits() == limits {
@@ -89,7 +96,10 @@ impl WorkerPool {
     }
 
     fn put(&mut self, key: PoolKey, isolate: Isolate) {
-        self.warm.entry(key.clone()).or_default().push(isolate);
+        self.warm.entry(key.clone()).or_default().push(Parked {
+            isolate,
+            since: Instant::now(),
+        });
         self.recency.push_back(key);
         self.warm_count += 1;
         while self.warm_count > self.warm_max {
@@ -106,7 +116,23 @@ impl WorkerPool {
                 }
             }
         }
-        // Stale recency entries (isolates taken since) are skipped above; keep the deque bounded.
+        self.compact_recency();
+    }
+
+    /// Drops warm isolates unused for `idle_max`; returns how many.
+    pub(crate) fn drop_idle(&mut self, idle_max: Duration) -> usize {
+        let before = self.warm_count;
+        self.warm.retain(|_, isolates| {
+            isolates.retain(|parked| parked.since.elapsed() < idle_max);
+            !isolates.is_empty()
+        });
+        self.warm_count = self.warm.values().map(Vec::len).sum();
+        self.compact_recency();
+        before - self.warm_count
+    }
+
+    fn compact_recency(&mut self) {
+        // Stale recency entries (isolates taken since) are skipped by `put`; keep the deque bounded.
         if self.recency.len() > self.warm_max.saturating_mul(4).max(64) {
             let live: Vec<PoolKey> = self.recency.drain(..).collect();
             let mut seen: HashMap<PoolKey, usize> = HashMap::new();

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -48,7 +48,22 @@ fn run(shared: Arc<Shared>) {
         shared.cache.clone(),
     );
     let quarantined = Arc::new(AtomicBool::new(false));
-    while let Some(Job { request, responder }) = next_job(&shared) {
+    let idle_max = shared.config.warm_isolate_idle_max;
+    // Idle isolates are looked for twice per idle period: dropped at most 1.5 periods late.
+    let sweep_every = (idle_max / 2).max(Duration::from_millis(100));
+    let mut last_sweep = Instant::now();
+    loop {
+        if last_sweep.elapsed() >= sweep_every {
+            last_sweep = Instant::now();
+            if pool.drop_idle(idle_max) > 0 {
+                crate::memory::release_free_memory();
+            }
+        }
+        let Job { request, responder } = match next_job(&shared, sweep_every) {
+            Next::Job(job) => job,
+            Next::Idle => continue,
+            Next::ShuttingDown => break,
+        };
         let in_flight = Arc::new(InFlight {
             responder: Mutex::new(Some(responder)),
             released: AtomicBool::new(false),
@@ -81,16 +96,34 @@ fn run(shared: Arc<Shared>) {
     shared.workers_live.fetch_sub(1, Ordering::SeqCst);
 }
 
-fn next_job(shared: &Shared) -> Option<Job> {
+/// What a waiting worker got.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "moved once per job straight into the worker loop; boxing would allocate per job"
+)]
+enum Next {
+    Job(Job),
+    /// Nothing arrived for a while: time to drop idle isolates.
+    Idle,
+    ShuttingDown,
+}
+
+fn next_job(shared: &Shared, wait_max: Duration) -> Next {
     let mut admission = shared.admission.lock();
     loop {
         if shared.shutting_down.load(Ordering::SeqCst) {
-            return None;
+            return Next::ShuttingDown;
         }
         if let Some(job) = admission.next_job() {
-            return Some(job);
+            return Next::Job(job);
         }
-        shared.work_ready.wait(&mut admission);
+        if shared
+            .work_ready
+            .wait_for(&mut admission, wait_max)
+            .timed_out()
+        {
+            return Next::Idle;
+        }
     }
 }
 
