@@ -16,6 +16,7 @@ use nimbus_runtime::{
 use nimbus_values::Validator;
 use serde_json::Value as Json;
 
+use crate::analysis_cache::AnalysisCache;
 use crate::deployment::{
     AppModules, Deployment, FunctionInfo, FunctionKind, HttpRoute, Visibility,
 };
@@ -96,14 +97,20 @@ export default () => {{
     )
 }
 
-/// Analyses `modules` and builds the deployment.
+/// Analyses `modules` and builds the deployment (from `cache` when these modules and `env`
+/// were analysed recently).
 pub async fn analyze(
     executor: &RuntimeExecutor,
+    cache: &AnalysisCache,
     tenant: &TenantId,
     modules: &AppModules,
     env: BTreeMap<String, String>,
 ) -> Result<Deployment, FunctionError> {
     let bundle = modules.bundle();
+    let key = AnalysisCache::key(bundle.expected_hash(), &env);
+    if let Some(deployment) = cache.get(&key) {
+        return Ok(deployment);
+    }
     let bridge: Arc<dyn HostBridge> = Arc::new(ImportBridge { env: env.clone() });
     let policy = Arc::new(analysis_policy());
     let mut functions = BTreeMap::new();
@@ -213,6 +220,7 @@ pub async fn analyze(
         env,
     };
     check_crons(&deployment)?;
+    cache.insert(key, deployment.clone());
     Ok(deployment)
 }
 

@@ -10,6 +10,7 @@
 //! [`FunctionError`]).
 
 mod analysis;
+mod analysis_cache;
 mod bridge;
 mod deployment;
 mod error;
@@ -21,6 +22,7 @@ mod runner;
 mod scheduler;
 mod validation;
 
+pub use analysis_cache::ANALYSES_CACHED_MAX;
 pub use deployment::{AppModules, Deployment, FunctionInfo, FunctionKind, HttpRoute, Visibility};
 pub use error::{FailureKind, FunctionError};
 pub use fetch::{FETCH_RESPONSE_BYTES_MAX_DEFAULT, FETCH_TIMEOUT_DEFAULT, FetchPolicy, Fetcher};

@@ -23,6 +23,7 @@ use parking_lot::RwLock;
 use serde_json::Value as Json;
 
 use crate::analysis;
+use crate::analysis_cache::AnalysisCache;
 use crate::bridge::{BridgeMode, FunctionBridge, TxSlot};
 use crate::deployment::{
     AppModules, DEPLOYMENT_META_KEY, Deployment, FunctionInfo, FunctionKind, Visibility,
@@ -149,6 +150,8 @@ pub(crate) struct RunnerInner {
     pub(crate) fetcher: Fetcher,
     pub(crate) clock: Arc<dyn Clock>,
     deployments: RwLock<HashMap<TenantName, Arc<Deployment>>>,
+    /// Recent analyses, reused by pushes of the same code.
+    analyses: AnalysisCache,
     /// Per tenant, bumped after every successful deploy (live queries re-run on new code).
     deploy_epochs: parking_lot::Mutex<HashMap<TenantName, tokio::sync::watch::Sender<u64>>>,
     policies: HashMap<&'static str, Arc<RuntimePolicy>>,
@@ -217,6 +220,7 @@ impl FunctionRunner {
             config,
             clock,
             deployments: RwLock::new(HashMap::new()),
+            analyses: AnalysisCache::default(),
             deploy_epochs: parking_lot::Mutex::new(HashMap::new()),
             policies,
             weak: weak.clone(),
@@ -252,6 +256,7 @@ impl FunctionRunner {
         let inner = &self.inner;
         let deployment = analysis::analyze(
             &inner.executor,
+            &inner.analyses,
             &TenantId::new(tenant.as_str()),
             &modules,
             env,
@@ -306,6 +311,7 @@ impl FunctionRunner {
     ) -> Result<Deployment, FunctionError> {
         let deployment = analysis::analyze(
             &self.inner.executor,
+            &self.inner.analyses,
             &TenantId::new(tenant.as_str()),
             modules,
             env,

@@ -113,3 +113,46 @@ fn same_query_same_seed_same_result() {
     assert_ne!(run(1), run(2));
     assert!(run(1).contains("1700000000000"), "{}", run(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_code_is_analysed_once_per_environment() {
+    let h = Harness::new().await;
+    let invocations = || {
+        let stats = h.runner.executor().stats();
+        stats.completed_total + stats.unqueued_total
+    };
+    let other = nimbus_storage::TenantName::new("second").unwrap();
+
+    // Already analysed for the first tenant: deploying it again, anywhere, runs no code.
+    let before = invocations();
+    h.runner
+        .deploy(&other, fixture_modules(), BTreeMap::new())
+        .await
+        .unwrap();
+    h.runner
+        .deploy(&h.tenant, fixture_modules(), BTreeMap::new())
+        .await
+        .unwrap();
+    assert_eq!(invocations(), before, "a cached analysis evaluates nothing");
+    let sent = h
+        .runner
+        .call(nimbus_functions::CallRequest {
+            tenant: other.clone(),
+            path: "messages:send".into(),
+            args: nimbus_values::Value::from_json(&json!({ "body": "hi", "author": "b" })).unwrap(),
+            caller: nimbus_functions::Caller::Admin,
+            identity: None,
+            expected_kind: None,
+        })
+        .await;
+    assert!(sent.is_ok(), "the second tenant serves: {sent:?}");
+
+    // Other environment variables may change what module code does at import: analysed anew.
+    let env = BTreeMap::from([("FEATURE".to_owned(), "on".to_owned())]);
+    let before = invocations();
+    h.runner
+        .deploy(&other, fixture_modules(), env)
+        .await
+        .unwrap();
+    assert!(invocations() > before, "a new environment is analysed");
+}

@@ -79,6 +79,9 @@ pub struct ExecutorStats {
     pub rejected_total: u64,
     /// Calls completed since start.
     pub completed_total: u64,
+    /// Calls run outside admission (`invoke_unqueued`: nested calls, module analysis) since
+    /// start.
+    pub unqueued_total: u64,
     /// Workers quarantined since start.
     pub quarantined_total: u64,
 }
@@ -111,6 +114,7 @@ pub(crate) struct Shared {
     pub(crate) workers_live: AtomicUsize,
     pub(crate) next_worker_id: AtomicUsize,
     pub(crate) completed_total: AtomicU64,
+    pub(crate) unqueued_total: AtomicU64,
     pub(crate) quarantined_total: AtomicU64,
 }
 
@@ -139,6 +143,7 @@ impl RuntimeExecutor {
             workers_live: AtomicUsize::new(0),
             next_worker_id: AtomicUsize::new(0),
             completed_total: AtomicU64::new(0),
+            unqueued_total: AtomicU64::new(0),
             quarantined_total: AtomicU64::new(0),
             config,
         });
@@ -187,6 +192,7 @@ impl RuntimeExecutor {
                 .or_else(|| tokio::runtime::Handle::try_current().ok());
             let limits = request.policy.limits().clone();
             let hard_deadline = limits.wall_timeout + limits.hard_deadline_grace;
+            shared.unqueued_total.fetch_add(1, Ordering::SeqCst);
             let task = tokio::task::spawn_blocking(move || {
                 let blocker = crate::isolate::Blocker::from_handle(handle);
                 let mut pool = pool::WorkerPool::new(0, shared.cache.clone());
@@ -220,6 +226,7 @@ impl RuntimeExecutor {
                 .tokio_handle
                 .clone()
                 .or_else(|| tokio::runtime::Handle::try_current().ok());
+            shared.unqueued_total.fetch_add(1, Ordering::SeqCst);
             let task = tokio::task::spawn_blocking(move || {
                 let blocker = crate::isolate::Blocker::from_handle(handle);
                 let mut pool = pool::WorkerPool::new(0, shared.cache.clone());
@@ -265,6 +272,7 @@ impl RuntimeExecutor {
             active: admission.active_total(),
             rejected_total: admission.rejected_total,
             completed_total: self.shared.completed_total.load(Ordering::SeqCst),
+            unqueued_total: self.shared.unqueued_total.load(Ordering::SeqCst),
             quarantined_total: self.shared.quarantined_total.load(Ordering::SeqCst),
         }
     }
