@@ -186,3 +186,86 @@ def raise_fd_limit(needed=None):
     if soft != resource.RLIM_INFINITY and soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# api.py, fairness.py: wrk driving a JSON POST, with every answer checked. A Convex function
+# error comes back as HTTP 200 with `"status":"error"`, so wrk's own non-2xx count is not
+# enough: the script below classifies each answer by status and envelope.
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [==[BODY]==]
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) ok = 0; rejected = 0; failed = 0; sample = "" end
+DELAY
+function response(status, headers, body)
+  if status == 200 and body:find('"status":"success"', 1, true) then
+    ok = ok + 1
+  elseif status == 429 or status == 503 then
+    rejected = rejected + 1
+  else
+    failed = failed + 1
+    if sample == "" then sample = status .. " " .. body:sub(1, 300):gsub("%s+", " ") end
+  end
+end
+function done(summary, latency, requests)
+  local ok_, rejected_, failed_, sample_ = 0, 0, 0, ""
+  for _, t in ipairs(threads) do
+    ok_ = ok_ + t:get("ok"); rejected_ = rejected_ + t:get("rejected"); failed_ = failed_ + t:get("failed")
+    if sample_ == "" then sample_ = t:get("sample") end
+  end
+  local e = summary.errors
+  io.write(string.format("requests=%d\\nduration_us=%d\\nok=%d\\nrejected=%d\\nfailed=%d\\n",
+    summary.requests, summary.duration, ok_, rejected_, failed_))
+  io.write(string.format("socket_errors=%d\\n", e.connect + e.read + e.write + e.timeout))
+  io.write(string.format("p50_us=%d\\np99_us=%d\\nmax_us=%d\\n",
+    latency:percentile(50), latency:percentile(99), latency.max))
+  io.write("sample=" .. sample_ .. "\\n")
+end
+"""
+
+
+def wrk_post(url, body, seconds, connections, threads=2, delay_ms=0, timeout_s=10):
+    """Loads `url` with wrk POSTing the JSON `body`; returns the checked figures.
+
+    Keys: requests, rps, ok (200 with a success envelope), ok_rps, rejected (429/503),
+    failed (anything else), socket_errors, p50_ms, p99_ms, max_ms, sample (first failure).
+    delay_ms > 0 makes every connection pause that long before each request (pacing).
+    Latency is wrk's: from send to answer on a connection that waits for its answer.
+    """
+    delay = f"function delay() return {int(delay_ms)} end" if delay_ms > 0 else ""
+    script = WRK_SCRIPT.replace("BODY", json.dumps(body)).replace("DELAY", delay)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        done = subprocess.run(
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout_s}s",
+             "-s", f.name, url],
+            capture_output=True, text=True,
+        )
+    finally:
+        os.unlink(f.name)
+    if done.returncode != 0:
+        sys.exit(f"wrk failed ({done.returncode}): {done.stderr.strip()[-1000:]}")
+    raw = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line and " " not in line.split("=", 1)[0])
+    figures = {k: int(raw[k]) for k in ("requests", "ok", "rejected", "failed", "socket_errors")}
+    elapsed = int(raw["duration_us"]) / 1e6
+    figures.update(
+        rps=figures["requests"] / elapsed,
+        ok_rps=figures["ok"] / elapsed,
+        p50_ms=int(raw["p50_us"]) / 1000,
+        p99_ms=int(raw["p99_us"]) / 1000,
+        max_ms=int(raw["max_us"]) / 1000,
+        sample=raw.get("sample", ""),
+        seconds=elapsed,
+    )
+    return figures
+
+
+def require_wrk():
+    import shutil
+
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install -y wrk")

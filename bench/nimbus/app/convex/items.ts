@@ -34,3 +34,16 @@ export const spin = query({
     return x;
   },
 });
+
+// How many items one channel holds, one page per call (pass the returned cursor back until
+// isDone): api.py checks that every insert the server acknowledged is stored.
+export const countPage = query({
+  args: { channel: v.number(), cursor: v.union(v.string(), v.null()) },
+  handler: async (ctx, { channel, cursor }) => {
+    const page = await ctx.db
+      .query("items")
+      .withIndex("by_channel", (q) => q.eq("channel", channel))
+      .paginate({ numItems: 8000, cursor });
+    return { count: page.page.length, cursor: page.continueCursor, isDone: page.isDone };
+  },
+});
