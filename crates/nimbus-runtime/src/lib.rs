@@ -28,7 +28,7 @@ pub use cancel::CancelToken;
 pub use error::{ErrorCode, RuntimeError};
 pub use executor::{
     ExecutorConfig, ExecutorStats, QUEUED_TOTAL_MAX_DEFAULT, RuntimeExecutor, TenantStats,
-    WARM_ISOLATES_PER_WORKER_MAX_DEFAULT, WORKERS_DEFAULT,
+    ThreadHook, WARM_ISOLATES_PER_WORKER_MAX_DEFAULT, WORKERS_DEFAULT,
 };
 
 pub use grants::{GrantFamily, RuntimeGrants};

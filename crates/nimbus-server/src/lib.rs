@@ -63,6 +63,10 @@ impl Server {
             workers,
             // A tenant's warm isolates go when the tenant goes idle.
             warm_isolate_idle_max: config.tenant_idle_close,
+            // Isolate threads block on their host calls anyway: storage reads run in place.
+            on_isolate_thread: Some(nimbus_runtime::ThreadHook(Arc::new(
+                nimbus_storage::mark_thread_may_block,
+            ))),
             tokio_handle: Some(tokio::runtime::Handle::current()),
             ..Default::default()
         }));

@@ -31,7 +31,7 @@ pub use limits::{
 };
 pub use memory::MemoryPersistence;
 pub use postgres::PostgresPersistence;
-pub use sqlite::SqlitePersistence;
+pub use sqlite::{SqlitePersistence, mark_thread_may_block};
 pub use tenant_name::TenantName;
 pub use ticket::CommitTicket;
 pub use traits::{Persistence, TenantStorage};

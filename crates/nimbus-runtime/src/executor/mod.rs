@@ -51,6 +51,20 @@ pub struct ExecutorConfig {
     pub bytecode_cache_bytes_max: usize,
     /// Runtime on which bridge futures run; `None` gives each worker a small runtime of its own.
     pub tokio_handle: Option<tokio::runtime::Handle>,
+    /// Called on every thread that runs isolates before it runs one: such a thread blocks
+    /// while its code awaits host calls, so the embedder may let host calls block it in
+    /// place (storage reads) instead of handing work to other threads.
+    pub on_isolate_thread: Option<ThreadHook>,
+}
+
+/// A function run on a thread when it starts serving isolates.
+#[derive(Clone)]
+pub struct ThreadHook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for ThreadHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ThreadHook")
+    }
 }
 
 impl Default for ExecutorConfig {
@@ -62,6 +76,7 @@ impl Default for ExecutorConfig {
             queued_total_max: QUEUED_TOTAL_MAX_DEFAULT,
             bytecode_cache_bytes_max: BYTECODE_CACHE_BYTES_MAX_DEFAULT,
             tokio_handle: None,
+            on_isolate_thread: None,
         }
     }
 }
@@ -194,6 +209,9 @@ impl RuntimeExecutor {
             let hard_deadline = limits.wall_timeout + limits.hard_deadline_grace;
             shared.unqueued_total.fetch_add(1, Ordering::SeqCst);
             let task = tokio::task::spawn_blocking(move || {
+                if let Some(hook) = &shared.config.on_isolate_thread {
+                    (hook.0)();
+                }
                 let blocker = crate::isolate::Blocker::from_handle(handle);
                 let mut pool = pool::WorkerPool::new(0, shared.cache.clone());
                 pool.run(&request, &blocker, &shared.watchdog)
@@ -228,6 +246,9 @@ impl RuntimeExecutor {
                 .or_else(|| tokio::runtime::Handle::try_current().ok());
             shared.unqueued_total.fetch_add(1, Ordering::SeqCst);
             let task = tokio::task::spawn_blocking(move || {
+                if let Some(hook) = &shared.config.on_isolate_thread {
+                    (hook.0)();
+                }
                 let blocker = crate::isolate::Blocker::from_handle(handle);
                 let mut pool = pool::WorkerPool::new(0, shared.cache.clone());
                 pool.run(&request, &blocker, &shared.watchdog)

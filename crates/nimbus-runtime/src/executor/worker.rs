@@ -42,6 +42,9 @@ pub(crate) fn spawn(shared: Arc<Shared>) {
 }
 
 fn run(shared: Arc<Shared>) {
+    if let Some(hook) = &shared.config.on_isolate_thread {
+        (hook.0)();
+    }
     let blocker = Blocker::from_handle(shared.config.tokio_handle.clone());
     let mut pool = WorkerPool::new(
         shared.config.warm_isolates_per_worker_max,

@@ -7,6 +7,8 @@
 
 mod queries;
 mod read_pool;
+
+pub use read_pool::mark_thread_may_block;
 mod schema;
 mod tenant;
 mod writer;
