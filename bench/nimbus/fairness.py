@@ -241,10 +241,15 @@ def rejected_by_server(server):
     )
     if status != 200:
         sys.exit(f"/metrics answered {status}")
+    # Refused by admission in the executor, or before any work at the API edge.
+    counted = {"nimbus_executor_rejected_jobs": None, "nimbus_api_calls_refused_total": 0}
     for line in body.decode().splitlines():
-        if line.split(" ")[0] == "nimbus_executor_rejected_jobs":
-            return int(float(line.split()[-1]))
-    sys.exit("/metrics has no nimbus_executor_rejected_jobs")
+        name = line.split(" ")[0]
+        if name in counted:
+            counted[name] = int(float(line.split()[-1]))
+    if counted["nimbus_executor_rejected_jobs"] is None:
+        sys.exit("/metrics has no nimbus_executor_rejected_jobs")
+    return sum(counted.values())
 
 
 # ---- the run ----
@@ -313,7 +318,7 @@ def report(phases, capacity, rounds, spin_ms):
         f"≈ {spin_ms:.1f} ms each) as fast as it is served, and beside that tenant flooding "
         f"the server with wrk at {offered_multiple:.1f}× the rate it can be served ({capacity:,.0f} "
         f"req/s alone); noisy served and rejected counts come from wrk and the server's "
-        "`nimbus_executor_rejected_jobs` metric.",
+        "`nimbus_executor_rejected_jobs` and `nimbus_api_calls_refused_total` metrics.",
         "",
         ADMISSION,
         "",

@@ -47,6 +47,8 @@ pub struct Metrics {
     pub executor_active: Gauge,
     /// Calls rejected by admission since start.
     pub executor_rejected: Gauge,
+    /// Calls refused before any work because their tenant was at its in-flight limit.
+    pub early_rejections: Counter,
     /// Live WebSocket connections.
     pub websockets: Gauge,
     /// Live query subscriptions across WebSockets.
@@ -67,6 +69,7 @@ impl Default for Metrics {
             latency_histogram,
         );
         let http_requests = Counter::default();
+        let early_rejections = Counter::default();
         let (executor_queued, executor_active, executor_rejected) =
             (Gauge::default(), Gauge::default(), Gauge::default());
         let (websockets, subscriptions) = (Gauge::default(), Gauge::default());
@@ -101,6 +104,11 @@ impl Default for Metrics {
             executor_rejected.clone(),
         );
         registry.register(
+            "api_calls_refused",
+            "Calls refused before any work: their tenant was at its in-flight limit",
+            early_rejections.clone(),
+        );
+        registry.register(
             "websocket_connections",
             "Live WebSocket connections",
             websockets.clone(),
@@ -118,6 +126,7 @@ impl Default for Metrics {
             executor_queued,
             executor_active,
             executor_rejected,
+            early_rejections,
             websockets,
             subscriptions,
         }
