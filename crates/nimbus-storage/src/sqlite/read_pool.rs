@@ -117,7 +117,10 @@ mod tests {
         let here = std::thread::current().id();
 
         let elsewhere = runtime.block_on(reader()).unwrap();
-        assert_ne!(elsewhere, here, "by default a read goes to the blocking pool");
+        assert_ne!(
+            elsewhere, here,
+            "by default a read goes to the blocking pool"
+        );
         mark_thread_may_block();
         let in_place = runtime.block_on(reader()).unwrap();
         assert_eq!(in_place, here, "a thread that may block reads in place");
