@@ -10,7 +10,7 @@
 //! (group commit) while still reaching storage in timestamp order. A commit is acknowledged,
 //! published to subscriptions and made visible to new snapshots only once durable.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -61,6 +61,13 @@ struct Hub {
     waiters: HashMap<SubscriptionId, (u64, oneshot::Sender<u64>)>,
     durable: VecDeque<RecentCommit>,
     durable_window_start: u64,
+    /// Timestamps handed to storage whose durability has not been published yet. Commits can
+    /// become durable together and their tasks wake in any order; the snapshot only advances
+    /// past a timestamp once every earlier one is published, so a reader at the snapshot can
+    /// rely on `durable` holding every commit up to it.
+    unpublished: BTreeSet<u64>,
+    /// The newest published timestamp.
+    published_max: u64,
 }
 
 pub(crate) struct DatabaseInner {
@@ -344,6 +351,26 @@ impl Database {
             db: Arc::downgrade(&self.inner),
             receiver,
         }
+    }
+
+    /// Whether a commit in `(after, upto]` wrote into `reads`. True as well when the commit log
+    /// no longer reaches back to `after` (assume the worst). Every commit up to
+    /// [`Database::snapshot_ts`] is in the log, so for `upto <= snapshot_ts()` the answer is
+    /// exact: this is how a reader checks that a result from `after` still holds at `upto`.
+    pub fn changed_between(&self, reads: &ReadSet, after: u64, upto: u64) -> bool {
+        if after >= upto {
+            return false;
+        }
+        let hub = self.inner.hub.lock();
+        if after < hub.durable_window_start {
+            return true;
+        }
+        hub.durable
+            .iter()
+            .rev()
+            .skip_while(|c| c.ts > upto)
+            .take_while(|c| c.ts > after)
+            .any(|c| reads.overlaps(&c.keys).is_some())
     }
 
     /// Live subscriptions.
@@ -790,6 +817,7 @@ impl DatabaseInner {
         let (mut batch, keys, _table) = build(&catalog, ts)?;
         batch.journal = keys.encode();
         let ticket = self.storage.submit(batch).await?;
+        self.hub.lock().unpublished.insert(ts);
         state.last_ts = ts;
         let keys = Arc::new(keys);
         state.recent.push_back(RecentCommit {
@@ -802,7 +830,13 @@ impl DatabaseInner {
             }
         }
         drop(state);
-        ticket.durable().await?;
+        if let Err(error) = ticket.durable().await {
+            // Never written: stop holding the snapshot back for it.
+            let mut hub = self.hub.lock();
+            hub.unpublished.remove(&ts);
+            self.advance_snapshot(&mut hub);
+            return Err(error.into());
+        }
         self.publish(ts, keys);
         Ok(ts)
     }
@@ -811,7 +845,9 @@ impl DatabaseInner {
     /// read sets it wrote into.
     fn publish(&self, ts: u64, keys: Arc<WriteKeys>) {
         let mut hub = self.hub.lock();
-        self.durable_ts.fetch_max(ts, Ordering::SeqCst);
+        hub.unpublished.remove(&ts);
+        hub.published_max = hub.published_max.max(ts);
+        self.advance_snapshot(&mut hub);
         let hit = hub.registry.invalidated(&keys);
         for id in hit {
             let registered_at = hub.waiters.get(&id).map(|(at, _)| *at);
@@ -833,5 +869,12 @@ impl DatabaseInner {
                 hub.durable_window_start = old.ts;
             }
         }
+    }
+
+    /// Moves the snapshot to the newest published timestamp that no unpublished one precedes.
+    fn advance_snapshot(&self, hub: &mut Hub) {
+        let horizon = hub.unpublished.first().map_or(u64::MAX, |first| first - 1);
+        self.durable_ts
+            .fetch_max(hub.published_max.min(horizon), Ordering::SeqCst);
     }
 }

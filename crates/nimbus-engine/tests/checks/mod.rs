@@ -29,6 +29,7 @@ pub async fn run_all(provider: &Provider) {
     schema::validation_rejects_bad_writes_and_bad_schema_changes(provider).await;
     subscriptions::invalidation_is_precise(provider).await;
     subscriptions::late_subscribers_catch_up(provider).await;
+    subscriptions::changed_between_is_exact_up_to_the_snapshot(provider).await;
     isolation::tenants_cannot_see_each_other(provider).await;
     provider.cleanup().await;
 }

@@ -79,3 +79,43 @@ pub async fn late_subscribers_catch_up(p: &Provider) {
         p.name
     );
 }
+
+pub async fn changed_between_is_exact_up_to_the_snapshot(p: &Provider) {
+    let db = setup(p, "between").await;
+    let mut tx = db.begin(TransactionMode::ReadOnly);
+    tx.collect(&channel("general")).await.unwrap();
+    let read_ts = tx.snapshot_ts();
+    let reads = tx.read_set().clone();
+    let insert = |c: &'static str| {
+        let db = db.clone();
+        async move {
+            db.run_mutation(async |tx| tx.insert("messages", obj(&[("channel", s(c))])).await)
+                .await
+                .unwrap()
+                .1
+        }
+    };
+    let elsewhere = insert("random").await;
+    let into = insert("general").await;
+    let after = insert("random").await;
+    assert_eq!(db.snapshot_ts(), after, "{}", p.name);
+    assert!(
+        !db.changed_between(&reads, read_ts, elsewhere),
+        "{}",
+        p.name
+    );
+    assert!(db.changed_between(&reads, read_ts, into), "{}", p.name);
+    assert!(db.changed_between(&reads, elsewhere, after), "{}", p.name);
+    assert!(!db.changed_between(&reads, into, after), "{}", p.name);
+    assert!(!db.changed_between(&reads, after, after), "{}", p.name);
+
+    // Commits that become durable together may publish in any order; once all returned,
+    // the snapshot covers every one of them and the log holds them all.
+    let stamps = futures::future::join_all(
+        (0..16).map(|i| insert(if i % 4 == 0 { "general" } else { "random" })),
+    )
+    .await;
+    let newest = *stamps.iter().max().unwrap();
+    assert!(db.snapshot_ts() >= newest, "{}", p.name);
+    assert!(db.changed_between(&reads, after, newest), "{}", p.name);
+}

@@ -19,6 +19,7 @@ use convex_sync_types::{
     SessionRequestSeqNumber, StateModification, StateVersion, Timestamp, UdfPath,
 };
 use futures::{SinkExt, StreamExt};
+use nimbus_engine::ReadSet;
 use nimbus_functions::{CallRequest, FunctionKind};
 use nimbus_values::Value;
 use serde_json::Value as Json;
@@ -44,6 +45,10 @@ struct Subscribed {
     /// Hash of the last value and log lines sent, to skip unchanged results.
     last_hash: Option<[u8; 32]>,
     dirty: bool,
+    /// What the last run read, and the snapshot it read at: an update at a newer snapshot
+    /// re-runs the query if a commit in between wrote into it, whether or not its watcher
+    /// has fired yet.
+    read: Option<(ReadSet, u64)>,
     watcher: Option<JoinHandle<()>>,
 }
 
@@ -350,12 +355,6 @@ async fn run_function(
 impl Session {
     fn send(&mut self, message: ServerMessage) -> Result<(), Stop> {
         self.last_sent = Instant::now();
-        if std::env::var_os("NIMBUS_TRACE_SYNC").is_some() {
-            eprintln!("<< {}", Json::from(message.clone()));
-        }
-        if std::env::var_os("NIMBUS_TRACE_SYNC").is_some() {
-            eprintln!("<< {}", Json::from(message.clone()));
-        }
         match self.outbound.try_send(text(message)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(Stop::Close(
@@ -375,9 +374,6 @@ impl Session {
     }
 
     async fn on_client_message(&mut self, text: &str) -> Result<(), Stop> {
-        if std::env::var_os("NIMBUS_TRACE_SYNC").is_some() {
-            eprintln!(">> {text}");
-        }
         let json: Json = serde_json::from_str(text)
             .map_err(|e| self.fatal(format!("BadRequest: WSMessageInvalidJson: {e}")))?;
         let message = ClientMessage::try_from(json)
@@ -423,6 +419,7 @@ impl Session {
                                     args,
                                     last_hash: None,
                                     dirty: true,
+                                    read: None,
                                     watcher: None,
                                 },
                             ) && let Some(watcher) = old.watcher
@@ -609,6 +606,21 @@ impl Session {
                 query_id: QueryId::new(id),
             });
         }
+        // A Transition to `ts` must carry every query a commit up to `ts` changed: the client
+        // resolves a mutation as soon as it holds a Transition at or past the mutation's ts,
+        // and reads its local results then. Watchers wake asynchronously, so a commit that
+        // touched several queries may have woken only some of them by now; check the rest.
+        for query in self.queries.values_mut() {
+            if let Some((reads, read_ts)) = &mut query.read
+                && !query.dirty
+            {
+                if db.changed_between(reads, *read_ts, ts) {
+                    query.dirty = true;
+                } else {
+                    *read_ts = ts;
+                }
+            }
+        }
         let (caller, identity) = self.credentials.caller();
         let ids: Vec<u32> = self
             .queries
@@ -657,8 +669,10 @@ impl Session {
                             journal: None,
                         });
                     }
+                    query.read = None;
                     if let Some(read_set) = outcome.read_set {
                         let mut subscription = db.subscribe(&read_set, ts);
+                        query.read = Some((read_set, ts));
                         let invalidations = self.invalidations.clone();
                         query.watcher = Some(tokio::spawn(async move {
                             subscription.invalidated().await;
@@ -667,6 +681,7 @@ impl Session {
                     }
                 }
                 Err(error) => {
+                    query.read = None;
                     let hash = hash_result(&error.message, &error.log_lines);
                     if query.last_hash != Some(hash) {
                         query.last_hash = Some(hash);

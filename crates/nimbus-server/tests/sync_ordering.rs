@@ -1,0 +1,172 @@
+//! Sync-protocol ordering over a raw WebSocket: one commit that changes two subscribed queries
+//! must reach the client in one Transition, and a mutation must never look resolved (its
+//! `MutationResponse` plus a Transition at or past its ts) while a query it changed is stale.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value as Json, json};
+use support::start;
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const LIST: u32 = 0;
+const BY_AUTHOR: u32 = 1;
+
+/// What the client holds: each query's latest value and the version it is at.
+#[derive(Default)]
+struct ClientView {
+    results: BTreeMap<u32, Json>,
+    ts: u64,
+}
+
+impl ClientView {
+    fn lengths(&self) -> (usize, usize) {
+        let len = |id| {
+            self.results
+                .get(&id)
+                .and_then(Json::as_array)
+                .map_or(usize::MAX, Vec::len)
+        };
+        (len(LIST), len(BY_AUTHOR))
+    }
+}
+
+async fn send(socket: &mut Socket, message: Json) {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+}
+
+async fn next_message(socket: &mut Socket) -> Json {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a server message within 10 s")
+            .expect("the socket stays open")
+            .unwrap();
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+/// Applies one Transition; both queries read the same table, so they must always agree.
+fn apply_transition(view: &mut ClientView, message: &Json) {
+    for modification in message["modifications"].as_array().unwrap() {
+        assert_eq!(modification["type"], "QueryUpdated", "{message}");
+        let id = modification["queryId"].as_u64().unwrap() as u32;
+        view.results.insert(id, modification["value"].clone());
+    }
+    view.ts = decode_ts(&message["endVersion"]["ts"]);
+    let (list, by_author) = view.lengths();
+    assert_eq!(
+        list, by_author,
+        "one Transition must carry every query a commit changed: {message}"
+    );
+}
+
+/// A sync-protocol timestamp: base64 of a little-endian u64.
+fn decode_ts(ts: &Json) -> u64 {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(ts.as_str().unwrap())
+        .unwrap();
+    u64::from_le_bytes(bytes.try_into().unwrap())
+}
+
+/// Sends a mutation and reads until the client would resolve it: its response has arrived and
+/// the client holds a Transition at or past its ts. Returns the mutation's result.
+async fn mutate(
+    socket: &mut Socket,
+    view: &mut ClientView,
+    request_id: u32,
+    path: &str,
+    args: Json,
+) -> Json {
+    send(
+        socket,
+        json!({ "type": "Mutation", "requestId": request_id, "udfPath": path, "args": [args] }),
+    )
+    .await;
+    let mut response: Option<(u64, Json)> = None;
+    loop {
+        if let Some((ts, result)) = &response
+            && view.ts >= *ts
+        {
+            return result.clone();
+        }
+        let message = next_message(socket).await;
+        match message["type"].as_str().unwrap() {
+            "Transition" => apply_transition(view, &message),
+            "MutationResponse" => {
+                assert_eq!(message["requestId"], request_id, "{message}");
+                assert_eq!(message["success"], true, "{message}");
+                response = Some((decode_ts(&message["ts"]), message["result"].clone()));
+            }
+            "Ping" => {}
+            other => panic!("unexpected {other}: {message}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_reaches_every_query_it_changed_before_its_mutation_resolves() {
+    let server = start(None).await;
+    server.create_tenant("ordering").await;
+    let url = format!(
+        "{}/t/ordering/api/1.48.0/sync",
+        server.base.replace("http://", "ws://")
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    send(&mut socket, json!({ "type": "Connect", "sessionId": "9b2b1f4e-4d5c-4a8e-9d1e-2f6a7c3b5e10", "connectionCount": 0, "lastCloseReason": "InitialConnect", "clientTs": 1 })).await;
+    send(
+        &mut socket,
+        json!({ "type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
+            { "type": "Add", "queryId": LIST, "udfPath": "messages:list", "args": [{}] },
+            { "type": "Add", "queryId": BY_AUTHOR, "udfPath": "messages:byAuthor", "args": [{ "author": "ada" }] },
+        ] }),
+    )
+    .await;
+    let mut view = ClientView::default();
+    while view.results.len() < 2 {
+        let message = next_message(&mut socket).await;
+        if message["type"] == "Transition" {
+            apply_transition(&mut view, &message);
+        }
+    }
+    assert_eq!(view.lengths(), (0, 0));
+
+    // Each round's insert and delete both change the two queries; a wake of only one of them
+    // would show as a Transition where they disagree, or a resolution with a stale result.
+    let mut request_id = 0;
+    for round in 0..40 {
+        let id = mutate(
+            &mut socket,
+            &mut view,
+            request_id,
+            "messages:send",
+            json!({ "author": "ada", "body": format!("round {round}") }),
+        )
+        .await;
+        request_id += 1;
+        assert_eq!(view.lengths(), (1, 1), "after insert {round}");
+        assert_eq!(view.results[&LIST][0]["_id"], id);
+        mutate(
+            &mut socket,
+            &mut view,
+            request_id,
+            "messages:remove",
+            json!({ "id": id }),
+        )
+        .await;
+        request_id += 1;
+        assert_eq!(view.lengths(), (0, 0), "after delete {round}");
+    }
+}
