@@ -4,7 +4,7 @@
 //! and, for `ConvexError`, the error's data; platform errors say so. The server maps the
 //! classification once to HTTP statuses and WebSocket messages.
 
-use nimbus_engine::EngineError;
+use nimbus_engine::{EngineError, ReadSet};
 use nimbus_runtime::{ErrorCode, RuntimeError};
 use nimbus_values::Value;
 
@@ -36,6 +36,9 @@ pub struct FunctionError {
     pub data: Option<Value>,
     /// Captured console lines (Convex's `"[LEVEL] …"` strings).
     pub log_lines: Vec<String>,
+    /// For a query that threw: what it read first. A subscription re-runs a failing query
+    /// when that data changes, as Convex does (a query may throw until a document exists).
+    pub read_set: Option<Box<ReadSet>>,
 }
 
 impl FunctionError {
@@ -46,6 +49,7 @@ impl FunctionError {
             message: message.into(),
             data: None,
             log_lines: Vec::new(),
+            read_set: None,
         }
     }
 
@@ -104,6 +108,7 @@ impl FunctionError {
             message,
             data,
             log_lines: Vec::new(),
+            read_set: None,
         }
     }
 

@@ -652,7 +652,7 @@ impl RunnerInner {
         let ts = tx.snapshot_ts();
         let slot: TxSlot = Arc::new(tokio::sync::Mutex::new(Some(tx)));
         let entry = Self::call_entry(info, "invokeQuery", &request.args);
-        let outcome = self
+        let invoked = self
             .invoke(
                 db,
                 deployment,
@@ -664,17 +664,24 @@ impl RunnerInner {
                 entry,
                 ts,
             )
-            .await?;
+            .await;
+        let tx = slot.lock().await.take();
+        let read_set = tx.map(|mut tx| tx.read_set().clone());
+        // A query that threw stays reactive: its error carries what it read.
+        let with_reads = |mut error: FunctionError| {
+            if error.kind == FailureKind::User {
+                error.read_set = read_set.clone().map(Box::new);
+            }
+            error
+        };
+        let outcome = invoked.map_err(with_reads)?;
         let log_lines = log_lines(&outcome);
-        let mut tx = slot
-            .lock()
-            .await
-            .take()
-            .ok_or_else(|| FunctionError::internal("query transaction vanished"))?;
-        let value = Self::decode_result(&outcome).map_err(|e| e.with_logs(log_lines.clone()))?;
+        let value = Self::decode_result(&outcome)
+            .map_err(|e| with_reads(e.with_logs(log_lines.clone())))?;
         validate_returns(info, &value, &db.catalog())
-            .map_err(|e| e.with_logs(log_lines.clone()))?;
-        let read_set = tx.read_set().clone();
+            .map_err(|e| with_reads(e.with_logs(log_lines.clone())))?;
+        let read_set =
+            read_set.ok_or_else(|| FunctionError::internal("query transaction vanished"))?;
         Ok(CallOutcome {
             value,
             log_lines,

@@ -170,3 +170,61 @@ async fn a_commit_reaches_every_query_it_changed_before_its_mutation_resolves() 
         assert_eq!(view.lengths(), (0, 0), "after delete {round}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_query_stays_subscribed_and_recovers_when_its_data_appears() {
+    let server = start(None).await;
+    server.create_tenant("recovers").await;
+    let url = format!(
+        "{}/t/recovers/api/1.48.0/sync",
+        server.base.replace("http://", "ws://")
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    send(&mut socket, json!({ "type": "Connect", "sessionId": "5d0c7a52-8f7e-4f43-a0d6-0c1b9e3f2a77", "connectionCount": 0, "lastCloseReason": "InitialConnect", "clientTs": 1 })).await;
+    send(
+        &mut socket,
+        json!({ "type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
+            { "type": "Add", "queryId": 7, "udfPath": "errors:throwsUntilAuthorWrote", "args": [{ "author": "grace" }] },
+        ] }),
+    )
+    .await;
+    let first = next_message(&mut socket).await;
+    assert_eq!(first["type"], "Transition", "{first}");
+    let failed = &first["modifications"][0];
+    assert_eq!(failed["type"], "QueryFailed", "{first}");
+    assert!(
+        failed["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("nothing from grace yet"),
+        "{first}"
+    );
+
+    // Another author's message is outside what the failing run read: no update for it.
+    let (status, _) = server
+        .post(
+            "/t/recovers/api/mutation",
+            json!({ "path": "messages:send", "args": [{ "author": "other", "body": "unrelated" }], "format": "convex_encoded_json" }),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = server
+        .post(
+            "/t/recovers/api/mutation",
+            json!({ "path": "messages:send", "args": [{ "author": "grace", "body": "first words" }], "format": "convex_encoded_json" }),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let update = loop {
+        let message = next_message(&mut socket).await;
+        if message["type"] == "Transition" {
+            break message;
+        }
+    };
+    let modifications = update["modifications"].as_array().unwrap();
+    assert_eq!(modifications.len(), 1, "{update}");
+    assert_eq!(modifications[0]["type"], "QueryUpdated", "{update}");
+    assert_eq!(modifications[0]["value"], "first words", "{update}");
+}

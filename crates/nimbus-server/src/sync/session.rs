@@ -669,19 +669,11 @@ impl Session {
                             journal: None,
                         });
                     }
-                    query.read = None;
-                    if let Some(read_set) = outcome.read_set {
-                        let mut subscription = db.subscribe(&read_set, ts);
-                        query.read = Some((read_set, ts));
-                        let invalidations = self.invalidations.clone();
-                        query.watcher = Some(tokio::spawn(async move {
-                            subscription.invalidated().await;
-                            let _ = invalidations.send(id);
-                        }));
-                    }
+                    watch(query, id, &db, outcome.read_set, ts, &self.invalidations);
                 }
                 Err(error) => {
-                    query.read = None;
+                    let read_set = error.read_set.clone().map(|reads| *reads);
+                    watch(query, id, &db, read_set, ts, &self.invalidations);
                     let hash = hash_result(&error.message, &error.log_lines);
                     if query.last_hash != Some(hash) {
                         query.last_hash = Some(hash);
@@ -716,6 +708,29 @@ impl Session {
         self.current = end;
         Ok(())
     }
+}
+
+/// Remembers what a query's run read at `ts` and wakes the session when a later commit writes
+/// into it. A run that read nothing trackable (no read set) is not re-run by commits.
+fn watch(
+    query: &mut Subscribed,
+    id: u32,
+    db: &nimbus_engine::Database,
+    read_set: Option<ReadSet>,
+    ts: u64,
+    invalidations: &mpsc::UnboundedSender<u32>,
+) {
+    query.read = None;
+    let Some(read_set) = read_set else {
+        return;
+    };
+    let mut subscription = db.subscribe(&read_set, ts);
+    query.read = Some((read_set, ts));
+    let invalidations = invalidations.clone();
+    query.watcher = Some(tokio::spawn(async move {
+        subscription.invalidated().await;
+        let _ = invalidations.send(id);
+    }));
 }
 
 fn uuid_text(session_id: &convex_sync_types::SessionId) -> String {
