@@ -78,7 +78,9 @@ impl RuntimeLimits {
 pub struct AdmissionCaps {
     /// Invocations of this tenant executing at once.
     pub active_max: u32,
-    /// Invocations of this tenant waiting for a worker; beyond it calls are rejected at once.
+    /// Invocations of this tenant waiting beyond its `active_max` slots; beyond it calls are
+    /// rejected at once. A call the tenant has a free slot for may still wait for a worker
+    /// (workers are shared) without counting here, so `0` admits up to `active_max` calls.
     pub queue_max: u32,
     /// Active plus queued invocations of this tenant.
     pub in_flight_max: u32,

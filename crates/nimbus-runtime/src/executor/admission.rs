@@ -38,7 +38,11 @@ impl Admission {
         let tenant = self.tenants.entry(job.request.tenant.clone()).or_default();
         tenant.caps = caps;
         let in_flight = tenant.active as usize + tenant.queue.len();
-        if tenant.queue.len() >= caps.queue_max as usize
+        // Queued jobs the tenant has free `active_max` slots for only wait for a worker; only
+        // the ones beyond those count against `queue_max` (so `queue_max: 0` means "run within
+        // the tenant's slots or be refused", not "refuse everything").
+        let startable = caps.active_max.saturating_sub(tenant.active) as usize;
+        if tenant.queue.len() >= caps.queue_max as usize + startable
             || in_flight >= caps.in_flight_max as usize
             || self.queued_total >= queued_total_max
         {
