@@ -273,3 +273,65 @@ async fn a_zero_queue_admits_calls_within_the_active_slots() {
     executor.invoke(call("t", &bundle, p, 4)).await.unwrap();
     assert_eq!(executor.stats().completed_total, 3);
 }
+
+/// Answers like [`RecordingBridge`], but a sync `boom` syscall panics (a host-side bug).
+#[derive(Default)]
+struct PanickingBridge(RecordingBridge);
+
+impl HostBridge for PanickingBridge {
+    fn call(
+        &self,
+        ctx: &nimbus_runtime::HostCallContext,
+        call: nimbus_runtime::HostCall,
+    ) -> Result<String, nimbus_runtime::HostError> {
+        if matches!(&call, nimbus_runtime::HostCall::Syscall { op, .. } if op == "boom") {
+            panic!("bridge bug");
+        }
+        self.0.call(ctx, call)
+    }
+
+    fn call_async(
+        &self,
+        ctx: &nimbus_runtime::HostCallContext,
+        call: nimbus_runtime::HostCall,
+    ) -> nimbus_runtime::HostFuture {
+        self.0.call_async(ctx, call)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_host_call_fails_its_call_and_the_worker_keeps_serving() {
+    let executor = RuntimeExecutor::new(ExecutorConfig {
+        workers: 1,
+        ..Default::default()
+    });
+    // An async call is pending (its resolvers live in the isolate's state) when the panic hits.
+    let source = "export async function run() { const pending = Convex.asyncSyscall('slow', '{}'); \
+                  Convex.syscall('boom', '{}'); return await pending; }";
+    let bundle = RuntimeBundle::from_sources([("main.js", source)]);
+    let caps = AdmissionCaps {
+        active_max: 1,
+        queue_max: 0,
+        in_flight_max: 1,
+    };
+    for pool in [PoolKind::Warm, PoolKind::Fresh] {
+        let p = RuntimePolicy::builder()
+            .pool(pool)
+            .admission(caps)
+            .grants(nimbus_runtime::RuntimeGrants::all())
+            .build()
+            .unwrap();
+        for seed in 0..3 {
+            let mut req = call("t", &bundle, p.clone(), seed);
+            req.bridge = Arc::new(PanickingBridge::default());
+            let error = executor.invoke(req).await.unwrap_err();
+            assert_eq!(error.code, ErrorCode::Internal, "{error:?}");
+            assert!(error.message.contains("bridge bug"), "{error:?}");
+        }
+    }
+    // The one worker is alive and the tenant's slot was released each time.
+    let healthy = RuntimeBundle::from_sources([("main.js", BUSY)]);
+    let p = policy(PoolKind::Warm, caps);
+    executor.invoke(call("t", &healthy, p, 9)).await.unwrap();
+    assert_eq!(executor.stats().completed_total, 7);
+}

@@ -87,7 +87,7 @@ fn run(shared: Arc<Shared>) {
                 "the call was cancelled before it ran",
             ))
         } else {
-            pool.run(&request, &blocker, &shared.watchdog)
+            run_contained(&mut pool, &request, &blocker, &shared)
         };
         drop(guard);
         if quarantined.load(Ordering::SeqCst) {
@@ -97,6 +97,31 @@ fn run(shared: Arc<Shared>) {
         finish(&shared, &in_flight, result);
     }
     shared.workers_live.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Runs one job; a panic (a bug in a host bridge or in the runtime) fails that job alone.
+/// Unwinding drops the isolate it happened in, so no half-run context is reused, and the worker
+/// carries on: without this, the thread would die holding the tenant's admission slot and the
+/// executor would lose a worker for good.
+fn run_contained(
+    pool: &mut WorkerPool,
+    request: &crate::invocation::InvocationRequest,
+    blocker: &Blocker,
+    shared: &Shared,
+) -> Result<InvocationOutcome, RuntimeError> {
+    let run = std::panic::AssertUnwindSafe(|| pool.run(request, blocker, &shared.watchdog));
+    std::panic::catch_unwind(run).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-text panic".to_owned());
+        tracing::error!(tenant = %request.tenant, panic = %what, "an invocation panicked");
+        Err(RuntimeError::internal(format!(
+            "the platform failed while running this call ({what}); it was stopped and nothing \
+             of it was kept"
+        )))
+    })
 }
 
 /// What a waiting worker got.

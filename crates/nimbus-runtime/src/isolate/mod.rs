@@ -126,6 +126,19 @@ pub struct Isolate {
     scripts: u64,
 }
 
+impl Drop for Isolate {
+    fn drop(&mut self) {
+        // An invocation cut short (a panic unwinding through `invoke`) leaves host-call
+        // resolvers and timer callbacks in the shared state, which outlives the runtime in
+        // field order. QuickJS asserts that a runtime it frees holds no live objects, so
+        // release them first.
+        if let Ok(mut state) = self.state.try_borrow_mut() {
+            state.pending_calls.clear();
+            state.timers.clear();
+        }
+    }
+}
+
 impl std::fmt::Debug for Isolate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Isolate")
