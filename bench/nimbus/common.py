@@ -7,13 +7,10 @@ operator starts it, with a fresh data directory per server.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -24,40 +21,9 @@ OPERATOR_KEY = "bench-operator-key"
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://127.0.0.1:5432/test")
 # The longest a server may take to answer its first request before the run gives up on it.
 START_TIMEOUT_SECONDS = 60
-TICKS = os.sysconf("SC_CLK_TCK")
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def request(url, body=None, headers=None, timeout=30):
-    """(status, bytes) for a GET (body None) or a JSON POST; (None, None) if nothing answered."""
-    data = None if body is None else json.dumps(body).encode()
-    all_headers = {"content-type": "application/json"} if body is not None else {}
-    all_headers.update(headers or {})
-    req = urllib.request.Request(url, data=data, headers=all_headers)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-    except OSError:
-        return None, None
-
-
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_kib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+sys.path.insert(0, os.path.dirname(HERE))
+from procstat import cpu_seconds, free_port, request, rss_kib  # noqa: E402,F401  (re-exported)
 
 
 def percentile(values, fraction):

@@ -15,17 +15,16 @@ import datetime
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.dirname(HERE))
+from procstat import cpu_seconds, free_port, request, rss_kib  # noqa: E402
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 WARMUP_SECONDS = int(os.environ.get("BENCH_WARMUP_SECONDS", "3"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -35,7 +34,6 @@ START_TIMEOUT_SECONDS = 60
 JSON_QUERY = "&".join(f"k{i}=v{i}" for i in range(100))
 WORKLOADS = {"hello": "/hello", "json": "/json?" + JSON_QUERY}
 OPERATOR_KEY = "bench-operator-key"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 HANDLER = open(os.path.join(HERE, "handler.js")).read()
 
@@ -68,20 +66,8 @@ const worker :Workerd.Worker = (
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def answers(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-    except OSError:
-        return None, None
 
 
 def wait_until_answering(url, process, name):
@@ -89,52 +75,15 @@ def wait_until_answering(url, process, name):
     while time.monotonic() < deadline:
         if process.poll() is not None:
             sys.exit(f"{name} exited with {process.returncode} before answering; see its log")
-        status, _ = answers(url)
+        status, _ = request(url, timeout=2)
         if status is not None:
             return
         time.sleep(0.005)
     sys.exit(f"{name} did not answer {url} within {START_TIMEOUT_SECONDS} s")
 
 
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def rss_mib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-class Server:
-    """One runtime under test: its process, the URL prefix of the handler, and its figures."""
-
-    def __init__(self, name, command, cwd, prefix_path="", env=None):
-        self.name, self.command, self.cwd, self.env = name, command, cwd, env
-        self.port = free_port()
-        self.command = [part.replace("PORT", str(self.port)) for part in command]
-        self.prefix = f"http://127.0.0.1:{self.port}{prefix_path}"
-        self.samples = {w: [] for w in WORKLOADS}
-        self.process = None
-
-    def start(self, work):
-        log = open(os.path.join(work, f"{self.name}.log"), "w")
-        started = time.monotonic()
-        self.process = subprocess.Popen(
-            self.command, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, env=self.env
-        )
-        wait_until_answering(f"http://127.0.0.1:{self.port}/", self.process, self.name)
-        self.start_ms = (time.monotonic() - started) * 1000
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
 
 
 def wrk(url, seconds):
@@ -248,14 +197,14 @@ def main():
         reference = None
         for server in servers:
             for workload, path in WORKLOADS.items():
-                status, body = answers(server.prefix + path)
+                status, body = request(server.prefix + path, timeout=2)
                 if status != 200:
                     sys.exit(f"{server.name} answered {status} for {workload}: {body[:200]!r}")
                 if workload == "json":
                     reference = reference or body
                     if json.loads(body) != json.loads(reference):
                         sys.exit(f"{server.name} answers json differently")
-            server.rss_idle = rss_mib(server.process.pid)
+            server.rss_idle = rss_kib(server.process.pid) / 1024
         for round_number in range(1, ROUNDS + 1):
             for workload, path in WORKLOADS.items():
                 for server in servers:
@@ -270,7 +219,7 @@ def main():
                           f"p50 {figures.get('p50', 0):.2f} ms p99 {figures.get('p99', 0):.2f} ms "
                           f"cpu {figures['cpu_us']:.0f} us/req", file=sys.stderr)
         for server in servers:
-            server.rss_loaded = rss_mib(server.process.pid)
+            server.rss_loaded = rss_kib(server.process.pid) / 1024
     finally:
         for server in servers:
             server.stop()
