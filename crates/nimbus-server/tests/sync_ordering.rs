@@ -5,15 +5,10 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
 use serde_json::{Value as Json, json};
 use support::start;
-use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use support::sync_socket::{Socket, connect, decode_ts, next_message, send};
 
 const LIST: u32 = 0;
 const BY_AUTHOR: u32 = 1;
@@ -37,26 +32,6 @@ impl ClientView {
     }
 }
 
-async fn send(socket: &mut Socket, message: Json) {
-    socket
-        .send(Message::Text(message.to_string().into()))
-        .await
-        .unwrap();
-}
-
-async fn next_message(socket: &mut Socket) -> Json {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a server message within 10 s")
-            .expect("the socket stays open")
-            .unwrap();
-        if let Message::Text(text) = frame {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
-}
-
 /// Applies one Transition; both queries read the same table, so they must always agree.
 fn apply_transition(view: &mut ClientView, message: &Json) {
     for modification in message["modifications"].as_array().unwrap() {
@@ -70,15 +45,6 @@ fn apply_transition(view: &mut ClientView, message: &Json) {
         list, by_author,
         "one Transition must carry every query a commit changed: {message}"
     );
-}
-
-/// A sync-protocol timestamp: base64 of a little-endian u64.
-fn decode_ts(ts: &Json) -> u64 {
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(ts.as_str().unwrap())
-        .unwrap();
-    u64::from_le_bytes(bytes.try_into().unwrap())
 }
 
 /// Sends a mutation and reads until the client would resolve it: its response has arrived and
@@ -120,12 +86,12 @@ async fn mutate(
 async fn a_commit_reaches_every_query_it_changed_before_its_mutation_resolves() {
     let server = start(None).await;
     server.create_tenant("ordering").await;
-    let url = format!(
-        "{}/t/ordering/api/1.48.0/sync",
-        server.base.replace("http://", "ws://")
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    send(&mut socket, json!({ "type": "Connect", "sessionId": "9b2b1f4e-4d5c-4a8e-9d1e-2f6a7c3b5e10", "connectionCount": 0, "lastCloseReason": "InitialConnect", "clientTs": 1 })).await;
+    let mut socket = connect(
+        &server.base,
+        "ordering",
+        "9b2b1f4e-4d5c-4a8e-9d1e-2f6a7c3b5e10",
+    )
+    .await;
     send(
         &mut socket,
         json!({ "type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
@@ -175,12 +141,12 @@ async fn a_commit_reaches_every_query_it_changed_before_its_mutation_resolves() 
 async fn a_failing_query_stays_subscribed_and_recovers_when_its_data_appears() {
     let server = start(None).await;
     server.create_tenant("recovers").await;
-    let url = format!(
-        "{}/t/recovers/api/1.48.0/sync",
-        server.base.replace("http://", "ws://")
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    send(&mut socket, json!({ "type": "Connect", "sessionId": "5d0c7a52-8f7e-4f43-a0d6-0c1b9e3f2a77", "connectionCount": 0, "lastCloseReason": "InitialConnect", "clientTs": 1 })).await;
+    let mut socket = connect(
+        &server.base,
+        "recovers",
+        "5d0c7a52-8f7e-4f43-a0d6-0c1b9e3f2a77",
+    )
+    .await;
     send(
         &mut socket,
         json!({ "type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [

@@ -15,6 +15,8 @@ use nimbus_server::{Server, ServerConfig};
 use nimbus_storage::{MemoryPersistence, TenantName};
 use serde_json::{Value as Json, json};
 
+pub mod sync_socket;
+
 pub const OPERATOR_KEY: &str = "test-operator-key";
 
 pub fn fixture_modules() -> AppModules {
@@ -91,6 +93,19 @@ impl Running {
             .await
             .unwrap();
         body["adminKey"].as_str().unwrap().to_owned()
+    }
+
+    /// The `/metrics` text (Prometheus exposition format).
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(OPERATOR_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
     }
 
     pub async fn post(&self, path: &str, body: Json, auth: Option<&str>) -> (u16, Json) {
