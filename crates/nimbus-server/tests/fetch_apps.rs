@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
-use support::{Running, chunked_body, start_with};
+use support::{Running, chunked_body, start_with, streaming};
 
 const COUNTER_APP: &str = r#"
 let served = 0;
@@ -494,50 +494,12 @@ async fn bodies_stream_both_ways_within_their_limits() {
     assert_eq!(status, 200, "{body}");
     let base = format!("{}/t/st/apps/s", server.base);
 
-    // Response streaming: the client reads the first chunk while the app is still running, and
-    // the app goes on only after the client reacted to it. A buffered response would deadlock.
-    let mut response = server
-        .http
-        .get(format!("{base}/handshake"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{:?}", response.text().await);
-    let first = response.chunk().await.unwrap().unwrap();
-    assert_eq!(&first[..], b"first\n");
-    let (status, _) = server
-        .post(
-            "/t/st/api/mutation",
-            json!({ "path": "messages:send", "args": { "body": "go", "author": "client" } }),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
-    let mut rest = Vec::new();
-    while let Some(chunk) = response.chunk().await.unwrap() {
-        rest.extend_from_slice(&chunk);
-    }
-    assert_eq!(String::from_utf8(rest).unwrap(), "after go\n");
-
-    // Both ways: a chunked 2 MiB request is read as a stream and answered as one.
+    // Response streaming, and a chunked 2 MiB request read as a stream and answered as one.
+    streaming::assert_response_streams(&server, &format!("{base}/handshake"), "st").await;
     let chunks: Vec<Vec<u8>> = (0..32)
         .map(|i| vec![b'a' + (i % 26) as u8; 64 * 1024])
         .collect();
-    let expected: Vec<u8> = chunks.concat().iter().map(u8::to_ascii_uppercase).collect();
-    let response = server
-        .http
-        .post(format!("{base}/upper"))
-        .body(chunked_body(chunks))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let answer = response.bytes().await.unwrap();
-    let (data, count) =
-        answer.split_at(answer.len() - answer.iter().rev().position(|&b| b == b'\n').unwrap() - 1);
-    assert_eq!(data, &expected[..], "the streamed echo matches");
-    let count: usize = std::str::from_utf8(&count[1..]).unwrap().parse().unwrap();
-    assert!(count > 1, "the request arrived in several chunks ({count})");
+    streaming::assert_streamed_echo(&server, &format!("{base}/upper"), chunks).await;
 
     // `for await` over a streamed body, and small bodies still arrive in one piece.
     let response = server
@@ -558,38 +520,13 @@ async fn bodies_stream_both_ways_within_their_limits() {
     assert_eq!(response.json::<Json>().await.unwrap()["text"], "tiny");
 
     // A streamed request over the limit is refused with 413, without a Content-Length too.
-    let over = nimbus_server::fetch_apps::FETCH_APP_BODY_BYTES_MAX / (1024 * 1024) + 1;
-    assert_eq!(
-        nimbus_server::fetch_apps::FETCH_APP_BODY_BYTES_MAX % (1024 * 1024),
-        0
-    );
-    let response = server
-        .http
-        .post(format!("{base}/count"))
-        .body(chunked_body({
-            // The limit is crossed by the very last byte, so the client has written everything
-            // by the time the server answers.
-            let mut chunks = vec![vec![1; 1024 * 1024]; over - 1];
-            chunks.push(vec![1]);
-            chunks
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 413);
-
-    // A stream that fails midway breaks the response instead of ending it as if complete.
-    let response = server
-        .http
-        .get(format!("{base}/broken"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.bytes().await.is_err(),
-        "a failed stream must not look like a complete body"
-    );
+    streaming::assert_unsized_body_over_limit_refused(
+        &server,
+        &format!("{base}/count"),
+        nimbus_server::fetch_apps::FETCH_APP_BODY_BYTES_MAX,
+    )
+    .await;
+    streaming::assert_failed_stream_breaks_the_body(&server, &format!("{base}/broken")).await;
     // And the app keeps serving.
     let response = server
         .http

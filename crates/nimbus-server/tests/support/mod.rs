@@ -15,6 +15,7 @@ use nimbus_server::{Server, ServerConfig};
 use nimbus_storage::{MemoryPersistence, TenantName};
 use serde_json::{Value as Json, json};
 
+pub mod streaming;
 pub mod sync_socket;
 
 pub const OPERATOR_KEY: &str = "test-operator-key";
