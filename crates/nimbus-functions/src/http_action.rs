@@ -19,7 +19,7 @@ use crate::deployment::{FunctionInfo, FunctionKind, HttpRoute, Visibility};
 use crate::error::{FailureKind, FunctionError};
 use crate::http_body::{BodySource, BodyStream, HttpExchange};
 use crate::path::FunctionPath;
-use crate::runner::{RunnerInner, log_lines, runtime_failure};
+use crate::runner::{Invocation, RunnerInner, log_lines, runtime_failure};
 
 /// An HTTP request for an HTTP action.
 #[derive(Debug)]
@@ -136,14 +136,16 @@ pub(crate) async fn run(
         route: request.path,
     };
     let invocation = inner.invocation_request(
-        &db,
-        &deployment,
-        &info,
-        BridgeMode::Action,
-        None,
-        0,
-        entry,
-        db.snapshot_ts(),
+        Invocation {
+            db: &db,
+            deployment: &deployment,
+            info: &info,
+            mode: BridgeMode::Action,
+            identity: None,
+            depth: 0,
+            entry,
+            snapshot_ts: db.snapshot_ts(),
+        },
         Some(exchange.clone()),
     );
     let executor = inner.executor.clone();

@@ -396,6 +396,19 @@ impl FunctionRunner {
     }
 }
 
+/// One invocation's context: what its bridge and its executor request are built from.
+pub(crate) struct Invocation<'a> {
+    pub(crate) db: &'a Database,
+    pub(crate) deployment: &'a Arc<Deployment>,
+    pub(crate) info: &'a FunctionInfo,
+    pub(crate) mode: BridgeMode,
+    pub(crate) identity: Option<Json>,
+    pub(crate) depth: u32,
+    pub(crate) entry: EntryPoint,
+    /// The snapshot the invocation reads at (for queries and mutations: their transaction's).
+    pub(crate) snapshot_ts: u64,
+}
+
 impl RunnerInner {
     pub(crate) async fn database(&self, tenant: &TenantName) -> Result<Database, FunctionError> {
         self.engine
@@ -520,33 +533,14 @@ impl RunnerInner {
         }
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one call's context, passed along once"
-    )]
+    /// Runs one invocation through the executor (`unqueued`: for nested calls, whose parent
+    /// already holds the tenant's admission slot).
     pub(crate) async fn invoke(
         &self,
-        db: &Database,
-        deployment: &Arc<Deployment>,
-        info: &FunctionInfo,
-        mode: BridgeMode,
-        identity: Option<Json>,
-        depth: u32,
+        invocation: Invocation<'_>,
         unqueued: bool,
-        entry: EntryPoint,
-        snapshot_ts: u64,
     ) -> Result<InvocationOutcome, FunctionError> {
-        let request = self.invocation_request(
-            db,
-            deployment,
-            info,
-            mode,
-            identity,
-            depth,
-            entry,
-            snapshot_ts,
-            None,
-        );
+        let request = self.invocation_request(invocation, None);
         let result = if unqueued {
             self.executor.invoke_unqueued(request).await
         } else {
@@ -555,23 +549,23 @@ impl RunnerInner {
         result.map_err(runtime_failure)
     }
 
-    /// One invocation of a function; `http` is the exchange an HTTP action streams through.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one call's context, passed along once"
-    )]
+    /// The executor request for one invocation; `http` is the exchange an HTTP action streams
+    /// through.
     pub(crate) fn invocation_request(
         &self,
-        db: &Database,
-        deployment: &Arc<Deployment>,
-        info: &FunctionInfo,
-        mode: BridgeMode,
-        identity: Option<Json>,
-        depth: u32,
-        entry: EntryPoint,
-        snapshot_ts: u64,
+        invocation: Invocation<'_>,
         http: Option<Arc<HttpExchange>>,
     ) -> InvocationRequest {
+        let Invocation {
+            db,
+            deployment,
+            info,
+            mode,
+            identity,
+            depth,
+            entry,
+            snapshot_ts,
+        } = invocation;
         let request_id = format!("{:016x}", rand::random::<u64>());
         let execution = match mode {
             BridgeMode::Action => ExecutionMode::Action,
@@ -654,15 +648,17 @@ impl RunnerInner {
         let entry = Self::call_entry(info, "invokeQuery", &request.args);
         let invoked = self
             .invoke(
-                db,
-                deployment,
-                info,
-                BridgeMode::Query { tx: slot.clone() },
-                request.identity.clone(),
-                depth,
+                Invocation {
+                    db,
+                    deployment,
+                    info,
+                    mode: BridgeMode::Query { tx: slot.clone() },
+                    identity: request.identity.clone(),
+                    depth,
+                    entry,
+                    snapshot_ts: ts,
+                },
                 unqueued,
-                entry,
-                ts,
             )
             .await;
         let tx = slot.lock().await.take();
@@ -710,15 +706,17 @@ impl RunnerInner {
             let entry = Self::call_entry(info, "invokeMutation", &request.args);
             let outcome = self
                 .invoke(
-                    db,
-                    deployment,
-                    info,
-                    BridgeMode::Mutation { tx: slot.clone() },
-                    request.identity.clone(),
-                    depth,
+                    Invocation {
+                        db,
+                        deployment,
+                        info,
+                        mode: BridgeMode::Mutation { tx: slot.clone() },
+                        identity: request.identity.clone(),
+                        depth,
+                        entry,
+                        snapshot_ts: snapshot,
+                    },
                     unqueued,
-                    entry,
-                    snapshot,
                 )
                 .await?;
             let log_lines = log_lines(&outcome);
@@ -768,15 +766,17 @@ impl RunnerInner {
         let entry = Self::call_entry(info, "invokeAction", &request.args);
         let outcome = self
             .invoke(
-                db,
-                deployment,
-                info,
-                BridgeMode::Action,
-                request.identity.clone(),
-                depth,
+                Invocation {
+                    db,
+                    deployment,
+                    info,
+                    mode: BridgeMode::Action,
+                    identity: request.identity.clone(),
+                    depth,
+                    entry,
+                    snapshot_ts: db.snapshot_ts(),
+                },
                 unqueued,
-                entry,
-                db.snapshot_ts(),
             )
             .await?;
         let log_lines = log_lines(&outcome);
@@ -837,15 +837,17 @@ impl RunnerInner {
         let entry = Self::call_entry(&info, method, &args);
         let outcome = self
             .invoke(
-                &parent.db,
-                &deployment,
-                &info,
-                mode,
-                parent.identity.clone(),
-                parent.depth + 1,
+                Invocation {
+                    db: &parent.db,
+                    deployment: &deployment,
+                    info: &info,
+                    mode,
+                    identity: parent.identity.clone(),
+                    depth: parent.depth + 1,
+                    entry,
+                    snapshot_ts: parent.snapshot_ts,
+                },
                 true,
-                entry,
-                parent.snapshot_ts,
             )
             .await?;
         let value = Self::decode_result(&outcome)?;

@@ -26,7 +26,7 @@ use crate::bridge::{BridgeMode, TxSlot};
 use crate::deployment::{Deployment, FunctionKind};
 use crate::error::FunctionError;
 use crate::path::FunctionPath;
-use crate::runner::{CallRequest, Caller, RunnerInner};
+use crate::runner::{CallRequest, Caller, Invocation, RunnerInner};
 
 /// The system table of scheduled jobs.
 pub const SCHEDULED_FUNCTIONS_TABLE: &str = "_scheduled_functions";
@@ -468,15 +468,17 @@ async fn run_mutation_job(
             Ok(()) => {
                 inner
                     .invoke(
-                        db,
-                        deployment,
-                        &info,
-                        BridgeMode::Mutation { tx: slot.clone() },
-                        None,
-                        0,
+                        Invocation {
+                            db,
+                            deployment,
+                            info: &info,
+                            mode: BridgeMode::Mutation { tx: slot.clone() },
+                            identity: None,
+                            depth: 0,
+                            entry,
+                            snapshot_ts: snapshot,
+                        },
                         true,
-                        entry,
-                        snapshot,
                     )
                     .await
             }
