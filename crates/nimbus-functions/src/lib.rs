@@ -17,6 +17,7 @@ mod error;
 mod fetch;
 mod http_action;
 pub mod http_body;
+mod journal;
 mod path;
 mod runner;
 mod scheduler;
@@ -27,6 +28,7 @@ pub use deployment::{AppModules, Deployment, FunctionInfo, FunctionKind, HttpRou
 pub use error::{FailureKind, FunctionError};
 pub use fetch::{FETCH_RESPONSE_BYTES_MAX_DEFAULT, FETCH_TIMEOUT_DEFAULT, FetchPolicy, Fetcher};
 pub use http_action::{HttpRequest, HttpRequestBody, HttpResponse, HttpResponseBody};
+pub use journal::QueryJournal;
 pub use path::FunctionPath;
 pub use runner::{CallOutcome, CallRequest, Caller, FunctionRunner, RunnerConfig};
 pub use scheduler::{Clock, ManualClock, SCHEDULED_FUNCTIONS_TABLE, SystemClock};

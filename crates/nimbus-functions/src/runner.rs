@@ -19,7 +19,7 @@ use nimbus_runtime::{
 };
 use nimbus_storage::TenantName;
 use nimbus_values::Value;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde_json::Value as Json;
 
 use crate::analysis;
@@ -32,6 +32,7 @@ use crate::error::{FailureKind, FunctionError};
 use crate::fetch::{FetchPolicy, Fetcher};
 use crate::http_action::{HttpRequest, HttpResponse};
 use crate::http_body::HttpExchange;
+use crate::journal::{JournalSlot, QueryJournal};
 use crate::path::FunctionPath;
 use crate::scheduler::{self, Clock, SystemClock};
 use crate::validation::{validate_args, validate_returns};
@@ -129,6 +130,17 @@ pub struct CallOutcome {
     pub ts: u64,
     /// Queries: what they read (for subscriptions).
     pub read_set: Option<ReadSet>,
+    /// Subscribed queries: the journal to send with the result and hand back on the next
+    /// execution (`None`: empty).
+    pub journal: Option<String>,
+}
+
+/// How a query runs: at which snapshot, and whether it keeps a journal (a subscription's
+/// execution does; a one-off `/api/query` does not).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct QueryOptions {
+    pub(crate) at_ts: Option<u64>,
+    pub(crate) journal: Option<QueryJournal>,
 }
 
 /// Deploys apps and runs their functions.
@@ -346,7 +358,27 @@ impl FunctionRunner {
         request: CallRequest,
         ts: u64,
     ) -> Result<CallOutcome, FunctionError> {
-        self.inner.call_at(request, Some(ts)).await
+        let options = QueryOptions {
+            at_ts: Some(ts),
+            journal: None,
+        };
+        self.inner.call_at(request, options).await
+    }
+
+    /// Runs one execution of a subscribed query at `ts`, following and recording its journal
+    /// (the one the previous execution returned, or the client sent; `None`: empty). The
+    /// outcome carries the journal for the next execution.
+    pub async fn query_subscribed(
+        &self,
+        request: CallRequest,
+        ts: u64,
+        journal: Option<&str>,
+    ) -> Result<CallOutcome, FunctionError> {
+        let options = QueryOptions {
+            at_ts: Some(ts),
+            journal: Some(QueryJournal::decode(journal)?),
+        };
+        self.inner.call_at(request, options).await
     }
 
     /// Runs the tenant's HTTP action for `request`. `Ok(None)`: no route matches (the caller
@@ -451,7 +483,7 @@ impl RunnerInner {
     }
 
     pub(crate) async fn call(&self, request: CallRequest) -> Result<CallOutcome, FunctionError> {
-        self.call_at(request, None).await
+        self.call_at(request, QueryOptions::default()).await
     }
 
     /// Looks up and checks the function a request names.
@@ -504,7 +536,7 @@ impl RunnerInner {
     pub(crate) async fn call_at(
         &self,
         request: CallRequest,
-        at_ts: Option<u64>,
+        options: QueryOptions,
     ) -> Result<CallOutcome, FunctionError> {
         let (deployment, info) = self.resolve(&request).await?;
         let db = self.database(&request.tenant).await?;
@@ -516,7 +548,7 @@ impl RunnerInner {
         let unqueued = matches!(request.caller, Caller::Function { .. });
         match info.kind {
             FunctionKind::Query => {
-                self.run_query(&db, &deployment, &info, &request, depth, unqueued, at_ts)
+                self.run_query(&db, &deployment, &info, &request, depth, unqueued, options)
                     .await
             }
             FunctionKind::Mutation => {
@@ -637,22 +669,26 @@ impl RunnerInner {
         request: &CallRequest,
         depth: u32,
         unqueued: bool,
-        at_ts: Option<u64>,
+        options: QueryOptions,
     ) -> Result<CallOutcome, FunctionError> {
-        let tx = match at_ts {
+        let tx = match options.at_ts {
             Some(ts) => db.begin_at(ts).map_err(FunctionError::from_engine)?,
             None => db.begin(TransactionMode::ReadOnly),
         };
         let ts = tx.snapshot_ts();
         let slot: TxSlot = Arc::new(tokio::sync::Mutex::new(Some(tx)));
         let entry = Self::call_entry(info, "invokeQuery", &request.args);
+        let journal: Option<JournalSlot> = options.journal.map(|j| Arc::new(Mutex::new(j)));
         let invoked = self
             .invoke(
                 Invocation {
                     db,
                     deployment,
                     info,
-                    mode: BridgeMode::Query { tx: slot.clone() },
+                    mode: BridgeMode::Query {
+                        tx: slot.clone(),
+                        journal: journal.clone(),
+                    },
                     identity: request.identity.clone(),
                     depth,
                     entry,
@@ -684,6 +720,7 @@ impl RunnerInner {
             kind: FunctionKind::Query,
             ts,
             read_set: Some(read_set),
+            journal: journal.and_then(|journal| journal.lock().encode()),
         })
     }
 
@@ -737,6 +774,7 @@ impl RunnerInner {
                         kind: FunctionKind::Mutation,
                         ts,
                         read_set: None,
+                        journal: None,
                     });
                 }
                 Err(EngineError::RetryableConflict { table }) => conflict_table = table,
@@ -789,6 +827,7 @@ impl RunnerInner {
             kind: FunctionKind::Action,
             ts: db.snapshot_ts(),
             read_set: None,
+            journal: None,
         })
     }
 
@@ -821,8 +860,13 @@ impl RunnerInner {
         }
         validate_args(&info, &args, &parent.db.catalog())?;
         let mode = match (&parent.mode, kind) {
-            (BridgeMode::Query { tx } | BridgeMode::Mutation { tx }, FunctionKind::Query) => {
-                BridgeMode::Query { tx: tx.clone() }
+            // A nested query is its own execution: it neither follows nor records the caller's
+            // journal.
+            (BridgeMode::Query { tx, .. } | BridgeMode::Mutation { tx }, FunctionKind::Query) => {
+                BridgeMode::Query {
+                    tx: tx.clone(),
+                    journal: None,
+                }
             }
             (BridgeMode::Mutation { tx }, FunctionKind::Mutation) => {
                 BridgeMode::Mutation { tx: tx.clone() }

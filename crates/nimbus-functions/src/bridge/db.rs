@@ -6,7 +6,7 @@ use nimbus_runtime::HostError;
 use nimbus_values::{DocumentId, Object, Value, decode_patch_fields};
 use serde_json::{Value as Json, json};
 
-use crate::bridge::{FunctionBridge, string_arg};
+use crate::bridge::{BridgeMode, FunctionBridge, string_arg};
 
 /// System tables functions may read through `db.system`.
 const READABLE_SYSTEM_TABLES: &[&str] = &["_scheduled_functions", "_storage"];
@@ -189,9 +189,24 @@ pub(crate) async fn query_page(bridge: &FunctionBridge, args: Json) -> Result<Js
         Json::String(text) => Some(Cursor::decode(text).map_err(engine_error)?),
         _ => None,
     };
-    let end_cursor = match &args["endCursor"] {
-        Json::String(text) => Some(Cursor::decode(text).map_err(engine_error)?),
+    // A subscription's re-execution ends where its first execution ended (the journal), so
+    // the page keeps its boundaries; an explicit `endCursor` wins.
+    let journal = match &bridge.mode {
+        BridgeMode::Query {
+            journal: Some(journal),
+            ..
+        } => Some(journal.clone()),
         _ => None,
+    };
+    let end_cursor = match &args["endCursor"] {
+        Json::String(text) => Some(text.clone()),
+        _ => journal
+            .as_ref()
+            .and_then(|journal| journal.lock().end_cursor.clone()),
+    };
+    let end_cursor = match end_cursor {
+        Some(text) => Some(Cursor::decode(&text).map_err(engine_error)?),
+        None => None,
     };
     let page_size = args["pageSize"].as_f64().unwrap_or(0.0);
     if !(page_size.is_finite() && page_size >= 0.0) {
@@ -205,10 +220,14 @@ pub(crate) async fn query_page(bridge: &FunctionBridge, args: Json) -> Result<Js
             .query_page(&spec, cursor.as_ref(), end_cursor.as_ref(), page_size as usize, rows_read_max)
             .await
             .map_err(engine_error)?;
+        let continue_cursor = page.continue_cursor.encode();
+        if let Some(journal) = &journal {
+            journal.lock().end_cursor = Some(continue_cursor.clone());
+        }
         Ok(json!({
             "page": page.documents.iter().map(document_json).collect::<Vec<_>>(),
             "isDone": page.is_done,
-            "continueCursor": page.continue_cursor.encode(),
+            "continueCursor": continue_cursor,
             "splitCursor": null,
             "pageStatus": null,
         }))

@@ -21,6 +21,7 @@ use serde_json::Value as Json;
 use crate::deployment::Deployment;
 use crate::error::FunctionError;
 use crate::http_body::HttpExchange;
+use crate::journal::JournalSlot;
 use crate::path::FunctionPath;
 use crate::runner::RunnerInner;
 
@@ -30,8 +31,12 @@ pub(crate) type TxSlot = Arc<tokio::sync::Mutex<Option<Transaction>>>;
 /// What the running function may do.
 #[derive(Clone)]
 pub(crate) enum BridgeMode {
-    /// A query: reads only.
-    Query { tx: TxSlot },
+    /// A query: reads only. `journal`: set for a subscription's execution, which records
+    /// (and follows) where its paginated query ends.
+    Query {
+        tx: TxSlot,
+        journal: Option<JournalSlot>,
+    },
     /// A mutation: reads and writes, schedules jobs.
     Mutation { tx: TxSlot },
     /// An action or HTTP action: no transaction; calls other functions.
@@ -78,7 +83,7 @@ impl FunctionBridge {
 
     fn tx_slot(&self) -> Option<&TxSlot> {
         match &self.mode {
-            BridgeMode::Query { tx } | BridgeMode::Mutation { tx } => Some(tx),
+            BridgeMode::Query { tx, .. } | BridgeMode::Mutation { tx } => Some(tx),
             BridgeMode::Action => None,
         }
     }

@@ -164,6 +164,7 @@ fn called(log_lines: Vec<String>) -> CallOutcome {
         kind: FunctionKind::HttpAction,
         ts: 0,
         read_set: None,
+        journal: None,
     }
 }
 

@@ -42,8 +42,11 @@ const CLOSE_INTERNAL: u16 = 1011;
 struct Subscribed {
     udf_path: String,
     args: Value,
-    /// Hash of the last value and log lines sent, to skip unchanged results.
+    /// Hash of the last value, log lines and journal sent, to skip unchanged results.
     last_hash: Option<[u8; 32]>,
+    /// The query journal (pinned pagination boundaries): sent with each result, handed back
+    /// to the next execution. Starts as what the client sent with `Add` (after a reconnect).
+    journal: Option<String>,
     dirty: bool,
     /// What the last run read, and the snapshot it read at: an update at a newer snapshot
     /// re-runs the query if a commit in between wrote into it, whether or not its watcher
@@ -139,13 +142,15 @@ fn outcome_of(
     }
 }
 
-fn hash_result(value: &str, log_lines: &[String]) -> [u8; 32] {
+fn hash_result(value: &str, log_lines: &[String], journal: Option<&str>) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(value.as_bytes());
     for line in log_lines {
         hasher.update([0]);
         hasher.update(line.as_bytes());
     }
+    hasher.update([1]);
+    hasher.update(journal.unwrap_or_default().as_bytes());
     hasher.finalize().into()
 }
 
@@ -418,6 +423,7 @@ impl Session {
                                     udf_path: parse_udf_path(&query.udf_path),
                                     args,
                                     last_hash: None,
+                                    journal: query.journal.flatten(),
                                     dirty: true,
                                     read: None,
                                     watcher: None,
@@ -645,7 +651,11 @@ impl Session {
                 expected_kind: Some(FunctionKind::Query),
             };
             let started = Instant::now();
-            let result = self.state.runner.query_at(request, ts).await;
+            let result = self
+                .state
+                .runner
+                .query_subscribed(request, ts, query.journal.as_deref())
+                .await;
             self.state.observe_call(
                 &self.admission,
                 &query.udf_path,
@@ -659,14 +669,19 @@ impl Session {
             match result {
                 Ok(outcome) => {
                     let value = outcome.value.to_json();
-                    let hash = hash_result(&value.to_string(), &outcome.log_lines);
+                    query.journal = outcome.journal;
+                    let hash = hash_result(
+                        &value.to_string(),
+                        &outcome.log_lines,
+                        query.journal.as_deref(),
+                    );
                     if query.last_hash != Some(hash) {
                         query.last_hash = Some(hash);
                         modifications.push(StateModification::QueryUpdated {
                             query_id: QueryId::new(id),
                             value,
                             log_lines: LogLinesMessage(outcome.log_lines),
-                            journal: None,
+                            journal: query.journal.clone(),
                         });
                     }
                     watch(query, id, &db, outcome.read_set, ts, &self.invalidations);
@@ -674,14 +689,15 @@ impl Session {
                 Err(error) => {
                     let read_set = error.read_set.clone().map(|reads| *reads);
                     watch(query, id, &db, read_set, ts, &self.invalidations);
-                    let hash = hash_result(&error.message, &error.log_lines);
+                    let hash =
+                        hash_result(&error.message, &error.log_lines, query.journal.as_deref());
                     if query.last_hash != Some(hash) {
                         query.last_hash = Some(hash);
                         modifications.push(StateModification::QueryFailed {
                             query_id: QueryId::new(id),
                             error_message: error.message.clone(),
                             log_lines: LogLinesMessage(error.log_lines.clone()),
-                            journal: None,
+                            journal: query.journal.clone(),
                             error_data: error.data.as_ref().map(Value::to_json),
                         });
                     }

@@ -1,6 +1,8 @@
-//! Sync-protocol ordering over a raw WebSocket: one commit that changes two subscribed queries
-//! must reach the client in one Transition, and a mutation must never look resolved (its
-//! `MutationResponse` plus a Transition at or past its ts) while a query it changed is stale.
+//! Sync-session semantics over a raw WebSocket: one commit that changes two subscribed queries
+//! reaches the client in one Transition, and a mutation never looks resolved (its
+//! `MutationResponse` plus a Transition at or past its ts) while a query it changed is stale; a
+//! failing query stays subscribed; a paginated subscription keeps its page boundaries through
+//! its journal.
 
 mod support;
 
@@ -193,4 +195,125 @@ async fn a_failing_query_stays_subscribed_and_recovers_when_its_data_appears() {
     assert_eq!(modifications.len(), 1, "{update}");
     assert_eq!(modifications[0]["type"], "QueryUpdated", "{update}");
     assert_eq!(modifications[0]["value"], "first words", "{update}");
+}
+
+/// Bodies of a `messages:page` result.
+fn page_bodies(result: &Json) -> Vec<String> {
+    result["page"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|doc| doc["body"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribed_page_keeps_its_boundaries_through_its_journal() {
+    let server = start(None).await;
+    server.create_tenant("pages").await;
+    let mut ids = Vec::new();
+    for body in ["m1", "m2", "m3"] {
+        let (status, reply) = server
+            .post(
+                "/t/pages/api/mutation",
+                json!({ "path": "messages:send", "args": [{ "author": "a", "body": body }], "format": "convex_encoded_json" }),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{reply}");
+        ids.push(reply["value"].clone());
+    }
+    let add = |journal: Json| {
+        json!({ "type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
+            { "type": "Add", "queryId": 0, "udfPath": "messages:page",
+              "args": [{ "paginationOpts": { "numItems": 2, "cursor": null } }], "journal": journal },
+        ] })
+    };
+    let mut socket = connect(
+        &server.base,
+        "pages",
+        "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+    )
+    .await;
+    send(&mut socket, add(Json::Null)).await;
+    let first = next_message(&mut socket).await;
+    let result = &first["modifications"][0];
+    assert_eq!(page_bodies(&result["value"]), ["m1", "m2"], "{first}");
+    let journal = result["journal"].clone();
+    assert!(
+        journal.is_string(),
+        "a paginated result carries a journal: {first}"
+    );
+
+    // Deleting m1 must not pull m3 into page 1: the page still ends after m2 (where the next
+    // page, fetched with continueCursor, begins), or the client would show m3 twice.
+    let (status, reply) = server
+        .post(
+            "/t/pages/api/mutation",
+            json!({ "path": "messages:remove", "args": [{ "id": ids[0] }], "format": "convex_encoded_json" }),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let update = loop {
+        let message = next_message(&mut socket).await;
+        if message["type"] == "Transition" && !message["modifications"][0].is_null() {
+            break message;
+        }
+    };
+    assert_eq!(
+        page_bodies(&update["modifications"][0]["value"]),
+        ["m2"],
+        "{update}"
+    );
+
+    // A client reconnecting with the journal it holds gets the same pinned page; without one
+    // the page is filled to numItems again.
+    let mut again = connect(
+        &server.base,
+        "pages",
+        "7b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e",
+    )
+    .await;
+    send(&mut again, add(journal)).await;
+    let pinned = next_message(&mut again).await;
+    assert_eq!(
+        page_bodies(&pinned["modifications"][0]["value"]),
+        ["m2"],
+        "{pinned}"
+    );
+    let mut fresh = connect(
+        &server.base,
+        "pages",
+        "8c3d4e5f-6a7b-4c8d-0e9f-1a2b3c4d5e6f",
+    )
+    .await;
+    send(&mut fresh, add(Json::Null)).await;
+    let unpinned = next_message(&mut fresh).await;
+    assert_eq!(
+        page_bodies(&unpinned["modifications"][0]["value"]),
+        ["m2", "m3"],
+        "{unpinned}"
+    );
+
+    // A journal that is not one of ours fails the query with a clear error.
+    let mut forged = connect(
+        &server.base,
+        "pages",
+        "9d4e5f6a-7b8c-4d9e-1f0a-2b3c4d5e6f7a",
+    )
+    .await;
+    send(&mut forged, add(json!("not a journal"))).await;
+    let failed = next_message(&mut forged).await;
+    assert_eq!(
+        failed["modifications"][0]["type"], "QueryFailed",
+        "{failed}"
+    );
+    assert!(
+        failed["modifications"][0]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("InvalidQueryJournal"),
+        "{failed}"
+    );
 }
