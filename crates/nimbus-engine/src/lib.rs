@@ -32,4 +32,4 @@ pub use query::{Cursor, QueryId, QueryOperator, QuerySource, QuerySpec, parse_se
 pub use read_set::{Interval, ReadSet, WriteKeys};
 pub use schema::{Schema, TableSchema};
 pub use subscriptions::{SubscriptionId, SubscriptionRegistry};
-pub use transaction::{Page, Transaction, TransactionMode, TransactionUsage};
+pub use transaction::{Page, Savepoint, Transaction, TransactionMode, TransactionUsage};

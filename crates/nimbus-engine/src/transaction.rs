@@ -63,6 +63,14 @@ pub struct Page {
     pub is_done: bool,
 }
 
+/// The writes of a transaction at one moment, to roll back to (see
+/// [`Transaction::savepoint`]).
+#[derive(Debug, Clone)]
+pub struct Savepoint {
+    writes: BTreeMap<DocKey, PendingWrite>,
+    usage: TransactionUsage,
+}
+
 /// A transaction over one tenant's database.
 pub struct Transaction {
     pub(crate) db: Arc<DatabaseInner>,
@@ -117,6 +125,27 @@ impl Transaction {
     /// Usage so far.
     pub fn usage(&self) -> TransactionUsage {
         self.usage
+    }
+
+    /// Marks the current writes, for a sub-transaction (a nested `runMutation`) whose writes
+    /// must vanish if it fails while the enclosing one carries on. Costs a copy of the writes
+    /// buffered so far.
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint {
+            writes: self.writes.clone(),
+            usage: self.usage,
+        }
+    }
+
+    /// Undoes every write made since `savepoint`. Reads stay in the read set: what the failed
+    /// part read still decided what the transaction did next, so it is still checked at commit.
+    pub fn rollback_to(&mut self, savepoint: Savepoint) {
+        self.writes = savepoint.writes;
+        let reads = (self.usage.documents_read, self.usage.bytes_read);
+        self.usage = savepoint.usage;
+        (self.usage.documents_read, self.usage.bytes_read) = reads;
+        // `next_creation_time` is not rolled back: documents inserted after the rollback never
+        // reuse the creation times of undone ones, which the failed part may have returned.
     }
 
     /// Whether the transaction has buffered writes.

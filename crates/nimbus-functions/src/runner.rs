@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use nimbus_engine::{Database, Engine, EngineError, ReadSet, TransactionMode};
+use nimbus_engine::{Database, Engine, EngineError, ReadSet, Transaction, TransactionMode};
 use nimbus_runtime::{
     AdmissionCaps, CancelToken, EntryPoint, ExecutionMode, GrantFamily, InvocationAuth,
     InvocationOutcome, InvocationRequest, PoolKind, ReturnEncoding, RuntimeError, RuntimeExecutor,
@@ -879,24 +879,43 @@ impl RunnerInner {
             "invokeMutation"
         };
         let entry = Self::call_entry(&info, method, &args);
-        let outcome = self
-            .invoke(
-                Invocation {
-                    db: &parent.db,
-                    deployment: &deployment,
-                    info: &info,
-                    mode,
-                    identity: parent.identity.clone(),
-                    depth: parent.depth + 1,
-                    entry,
-                    snapshot_ts: parent.snapshot_ts,
-                },
-                true,
-            )
-            .await?;
-        let value = Self::decode_result(&outcome)?;
-        validate_returns(&info, &value, &parent.db.catalog())?;
-        Ok(value)
+        // A nested mutation is a sub-transaction (as in Convex): if it fails, its writes are
+        // undone and the caller, which may catch the error, carries on without them.
+        let sub_transaction = match &mode {
+            BridgeMode::Mutation { tx } => {
+                let savepoint = tx.lock().await.as_ref().map(Transaction::savepoint);
+                savepoint.map(|savepoint| (tx.clone(), savepoint))
+            }
+            _ => None,
+        };
+        let result = async {
+            let outcome = self
+                .invoke(
+                    Invocation {
+                        db: &parent.db,
+                        deployment: &deployment,
+                        info: &info,
+                        mode,
+                        identity: parent.identity.clone(),
+                        depth: parent.depth + 1,
+                        entry,
+                        snapshot_ts: parent.snapshot_ts,
+                    },
+                    true,
+                )
+                .await?;
+            let value = Self::decode_result(&outcome)?;
+            validate_returns(&info, &value, &parent.db.catalog())?;
+            Ok(value)
+        }
+        .await;
+        if result.is_err()
+            && let Some((tx, savepoint)) = sub_transaction
+            && let Some(tx) = tx.lock().await.as_mut()
+        {
+            tx.rollback_to(savepoint);
+        }
+        result
     }
 }
 

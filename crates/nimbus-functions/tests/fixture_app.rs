@@ -282,6 +282,27 @@ async fn nested_calls_from_mutations_and_actions() {
     let summary = h.ok("nested:actionCallsAll", json!({})).await;
     assert_eq!(summary["product"].as_f64(), Some(20.0));
     assert!(summary["id"].is_string());
+
+    // A nested mutation that fails is a sub-transaction: its writes vanish, the caller's stay.
+    let out = h.ok("nested:outerCatchesInnerFailure", json!({})).await;
+    assert!(
+        out["caught"].as_str().unwrap().contains("inner failed"),
+        "{out}"
+    );
+    assert_eq!(
+        out["seen"],
+        json!(["kept", "after"]),
+        "inside the transaction"
+    );
+    let list = h.ok("messages:list", json!({})).await;
+    let committed: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["author"] == "sub")
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(committed, ["kept", "after"], "after the commit");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
