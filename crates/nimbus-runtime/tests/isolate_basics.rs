@@ -407,8 +407,25 @@ fn readable_streams_carry_bodies() {
             try {
                 new ReadableStream({ start(c) { for (let i = 0; i < 5000; i++) c.enqueue("x"); } });
             } catch (e) { out.bounded = e.message; }
-            // Streamed bodies cannot be cloned silently.
-            try { new Response(ReadableStream.from(["z"])).clone(); } catch (e) { out.cloneError = e instanceof TypeError; }
+            // A streamed body clones through a tee: both copies read every chunk, in any order.
+            const original = new Response(ReadableStream.from(["x", "y", "z"]), { status: 201 });
+            const copy = original.clone();
+            out.cloneStatus = copy.status;
+            out.cloneText = await copy.text();
+            out.originalText = await original.text();
+            const request = new Request("https://example.com/", { method: "POST", body: ReadableStream.from(["r1", "r2"]) });
+            const requestCopy = request.clone();
+            out.requestTexts = [await request.text(), await requestCopy.text()];
+            // A body already read cannot be cloned.
+            try { original.clone(); } catch (e) { out.cloneUsed = e instanceof TypeError; }
+            // A branch left unread falls behind only so far, then errors; the other reads on.
+            let k = 0;
+            const long = new ReadableStream({ pull(c) { if (k < 1100) c.enqueue(`c${k++}`); else c.close(); } });
+            const [slow, fast] = long.tee();
+            let fastChunks = 0;
+            for await (const _ of fast) fastChunks++;
+            out.fastChunks = fastChunks;
+            try { await new Response(slow).text(); } catch (e) { out.slowError = e.message; }
             return out;
         }
     "#;
@@ -422,7 +439,16 @@ fn readable_streams_carry_bodies() {
     assert_eq!(value["seen"], "abc");
     assert_eq!(value["error"], "source failed");
     assert_eq!(value["lockError"], true);
-    assert_eq!(value["cloneError"], true);
+    assert_eq!(value["cloneStatus"], 201);
+    assert_eq!(value["cloneText"], "xyz");
+    assert_eq!(value["originalText"], "xyz");
+    assert_eq!(value["requestTexts"], serde_json::json!(["r1r2", "r1r2"]));
+    assert_eq!(value["cloneUsed"], true);
+    assert_eq!(value["fastChunks"], 1100);
+    assert!(
+        value["slowError"].as_str().unwrap().contains("fell more than 1024"),
+        "{value}"
+    );
     assert!(
         value["bounded"].as_str().unwrap().contains("at most 1024"),
         "{value}"

@@ -367,6 +367,72 @@ class ReadableStream {
   [Symbol.asyncIterator]() {
     return this.values();
   }
+  // Two streams of this one's chunks (the same chunk objects, as the standard does). Reading
+  // either pulls from this stream; the chunk is queued for the other branch, which may fall at
+  // most STREAM_QUEUED_CHUNKS_MAX chunks behind before it errors. This stream stays locked.
+  tee() {
+    const reader = this.getReader();
+    const controllers = [];
+    const cancelled = [false, false];
+    let pulling = null;
+    let finished = false;
+    // A branch that already errored (it fell behind) refuses further chunks and the close;
+    // that must not stop delivery to the other.
+    const deliver = (each) => {
+      controllers.forEach((controller, i) => {
+        if (cancelled[i]) return;
+        try {
+          each(controller);
+        } catch {
+          // This branch is closed or errored already.
+        }
+      });
+    };
+    const pull = () => {
+      if (pulling === null && !finished) {
+        pulling = reader.read().then(
+          ({ value, done }) => {
+            pulling = null;
+            if (done) {
+              finished = true;
+              deliver((controller) => controller.close());
+              return;
+            }
+            deliver((controller) => {
+              if (controller.desiredSize === null) return;
+              try {
+                controller.enqueue(value);
+              } catch {
+                controller.error(
+                  new RangeError(
+                    `a branch of a tee()'d stream fell more than ${STREAM_QUEUED_CHUNKS_MAX} chunks behind the other; read both branches`,
+                  ),
+                );
+              }
+            });
+          },
+          (error) => {
+            pulling = null;
+            finished = true;
+            deliver((controller) => controller.error(error));
+          },
+        );
+      }
+      return pulling;
+    };
+    const branch = (i) =>
+      new ReadableStream({
+        start(controller) {
+          controllers[i] = controller;
+        },
+        pull,
+        cancel(reason) {
+          cancelled[i] = true;
+          if (cancelled[0] && cancelled[1]) return reader.cancel(reason);
+        },
+      });
+    return [branch(0), branch(1)];
+  }
   _disturbed() {
     return this.#disturbed;
   }
@@ -546,6 +612,16 @@ class Body {
     }
     return this.#bytes;
   }
+  // The body for a clone: the same bytes, or one branch of a tee (this body keeps the other).
+  _cloneBody() {
+    if (this.bodyUsed) throw new TypeError("cannot clone a body that has already been read");
+    if (this.#buffered()) return this.#bytes;
+    if (this.#stream.locked) throw new TypeError("cannot clone a body while it is being read");
+    const [mine, theirs] = this.#stream.tee();
+    this.#stream = mine;
+    this.#streamFromBytes = false;
+    return theirs;
+  }
   // For the host: `{ bytes }` for a buffered body, `{ stream }` for a streamed one.
   _hostBody() {
     return this.#buffered() ? { bytes: this.#bytes } : { stream: this.#stream };
@@ -585,10 +661,7 @@ class Request extends Body {
     this._initBody(body, this.headers);
   }
   clone() {
-    if (this._hostBody().stream) {
-      throw new TypeError("a Request with a streamed body cannot be cloned; read it once with text() or arrayBuffer()");
-    }
-    return new Request(this);
+    return new Request(this, { body: this._cloneBody() });
   }
   // `new Request(request)` takes over the body: its bytes, or its stream.
   _transferBody() {
@@ -619,9 +692,7 @@ class Response extends Body {
     return this.status >= 200 && this.status < 300;
   }
   clone() {
-    const { bytes, stream } = this._hostBody();
-    if (stream) throw new TypeError("a Response with a streamed body cannot be cloned; read it once with text() or arrayBuffer()");
-    return new Response(bytes, this);
+    return new Response(this._cloneBody(), this);
   }
   static json(data, init = {}) {
     const headers = new Headers(init.headers);
