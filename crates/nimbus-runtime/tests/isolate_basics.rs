@@ -446,7 +446,10 @@ fn readable_streams_carry_bodies() {
     assert_eq!(value["cloneUsed"], true);
     assert_eq!(value["fastChunks"], 1100);
     assert!(
-        value["slowError"].as_str().unwrap().contains("fell more than 1024"),
+        value["slowError"]
+            .as_str()
+            .unwrap()
+            .contains("fell more than 1024"),
         "{value}"
     );
     assert!(

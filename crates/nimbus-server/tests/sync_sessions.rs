@@ -169,22 +169,20 @@ async fn a_failing_query_stays_subscribed_and_recovers_when_its_data_appears() {
     );
 
     // Another author's message is outside what the failing run read: no update for it.
-    let (status, _) = server
-        .post(
-            "/t/recovers/api/mutation",
-            json!({ "path": "messages:send", "args": [{ "author": "other", "body": "unrelated" }], "format": "convex_encoded_json" }),
-            None,
+    server
+        .mutation(
+            "recovers",
+            "messages:send",
+            json!({ "author": "other", "body": "unrelated" }),
         )
         .await;
-    assert_eq!(status, 200);
-    let (status, _) = server
-        .post(
-            "/t/recovers/api/mutation",
-            json!({ "path": "messages:send", "args": [{ "author": "grace", "body": "first words" }], "format": "convex_encoded_json" }),
-            None,
+    server
+        .mutation(
+            "recovers",
+            "messages:send",
+            json!({ "author": "grace", "body": "first words" }),
         )
         .await;
-    assert_eq!(status, 200);
     let update = loop {
         let message = next_message(&mut socket).await;
         if message["type"] == "Transition" {
@@ -213,15 +211,15 @@ async fn a_subscribed_page_keeps_its_boundaries_through_its_journal() {
     server.create_tenant("pages").await;
     let mut ids = Vec::new();
     for body in ["m1", "m2", "m3"] {
-        let (status, reply) = server
-            .post(
-                "/t/pages/api/mutation",
-                json!({ "path": "messages:send", "args": [{ "author": "a", "body": body }], "format": "convex_encoded_json" }),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{reply}");
-        ids.push(reply["value"].clone());
+        ids.push(
+            server
+                .mutation(
+                    "pages",
+                    "messages:send",
+                    json!({ "author": "a", "body": body }),
+                )
+                .await,
+        );
     }
     let add = |journal: Json| {
         json!({ "type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
@@ -247,14 +245,9 @@ async fn a_subscribed_page_keeps_its_boundaries_through_its_journal() {
 
     // Deleting m1 must not pull m3 into page 1: the page still ends after m2 (where the next
     // page, fetched with continueCursor, begins), or the client would show m3 twice.
-    let (status, reply) = server
-        .post(
-            "/t/pages/api/mutation",
-            json!({ "path": "messages:remove", "args": [{ "id": ids[0] }], "format": "convex_encoded_json" }),
-            None,
-        )
+    server
+        .mutation("pages", "messages:remove", json!({ "id": ids[0] }))
         .await;
-    assert_eq!(status, 200, "{reply}");
     let update = loop {
         let message = next_message(&mut socket).await;
         if message["type"] == "Transition" && !message["modifications"][0].is_null() {

@@ -96,6 +96,21 @@ impl Running {
         body["adminKey"].as_str().unwrap().to_owned()
     }
 
+    /// Runs a mutation through `/api/mutation` (convex-encoded JSON) and returns its value;
+    /// panics unless it succeeded.
+    pub async fn mutation(&self, tenant: &str, path: &str, args: Json) -> Json {
+        let (status, reply) = self
+            .post(
+                &format!("/t/{tenant}/api/mutation"),
+                json!({ "path": path, "args": [args], "format": "convex_encoded_json" }),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{path}: {reply}");
+        assert_eq!(reply["status"], "success", "{path}: {reply}");
+        reply["value"].clone()
+    }
+
     /// The `/metrics` text (Prometheus exposition format).
     pub async fn metrics(&self) -> String {
         let response = self

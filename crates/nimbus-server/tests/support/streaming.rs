@@ -30,13 +30,7 @@ pub async fn assert_response_streams(server: &Running, url: &str, tenant: &str) 
 /// saw>`: the echo must match, and the body must have arrived in several pieces.
 pub async fn assert_streamed_echo(server: &Running, url: &str, chunks: Vec<Vec<u8>>) {
     let expected: Vec<u8> = chunks.concat().iter().map(u8::to_ascii_uppercase).collect();
-    let response = server
-        .http
-        .post(url)
-        .body(chunked_body(chunks))
-        .send()
-        .await
-        .unwrap();
+    let response = post_chunked(server, url, chunks).await;
     assert_eq!(response.status(), 200);
     let answer = response.bytes().await.unwrap();
     let newline = answer.iter().rposition(|&b| b == b'\n').unwrap();
@@ -63,13 +57,7 @@ pub async fn assert_unsized_body_over_limit_refused(server: &Running, url: &str,
     );
     let mut chunks = vec![vec![1u8; CHUNK]; limit / CHUNK];
     chunks.push(vec![1]);
-    let response = server
-        .http
-        .post(url)
-        .body(chunked_body(chunks))
-        .send()
-        .await
-        .unwrap();
+    let response = post_chunked(server, url, chunks).await;
     assert_eq!(response.status(), 413);
 }
 
@@ -81,4 +69,14 @@ pub async fn assert_failed_stream_breaks_the_body(server: &Running, url: &str) {
         response.bytes().await.is_err(),
         "a failed stream must not look like a complete body"
     );
+}
+
+async fn post_chunked(server: &Running, url: &str, chunks: Vec<Vec<u8>>) -> reqwest::Response {
+    server
+        .http
+        .post(url)
+        .body(chunked_body(chunks))
+        .send()
+        .await
+        .unwrap()
 }
