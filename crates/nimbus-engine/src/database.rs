@@ -10,11 +10,13 @@
 //! (group commit) while still reaching storage in timestamp order. A commit is acknowledged,
 //! published to subscriptions and made visible to new snapshots only once durable.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use nimbus_storage::{CommitBatch, DocumentVersion, IndexEntry, TenantName, TenantStorage};
+use nimbus_storage::{
+    CommitBatch, DocumentVersion, IndexEntry, StorageError, TenantName, TenantStorage,
+};
 use nimbus_values::{IdTableResolver, TableNumber, Value};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot;
@@ -61,13 +63,11 @@ struct Hub {
     waiters: HashMap<SubscriptionId, (u64, oneshot::Sender<u64>)>,
     durable: VecDeque<RecentCommit>,
     durable_window_start: u64,
-    /// Timestamps handed to storage whose durability has not been published yet. Commits can
-    /// become durable together and their tasks wake in any order; the snapshot only advances
-    /// past a timestamp once every earlier one is published, so a reader at the snapshot can
-    /// rely on `durable` holding every commit up to it.
-    unpublished: BTreeSet<u64>,
-    /// The newest published timestamp.
-    published_max: u64,
+    /// Commits handed to storage and not published yet, by timestamp. Storage makes a tenant's
+    /// batches durable in the order they were submitted (one writer per tenant), so when one is
+    /// durable every earlier one is durable (or failed) too, and is published with it even if
+    /// its own task has not run yet: the snapshot never passes a commit missing from `durable`.
+    unpublished: BTreeMap<u64, Arc<WriteKeys>>,
 }
 
 pub(crate) struct DatabaseInner {
@@ -80,6 +80,8 @@ pub(crate) struct DatabaseInner {
     table_creation: tokio::sync::Mutex<()>,
     durable_ts: AtomicU64,
     hub: Mutex<Hub>,
+    /// This database itself (`Arc::new_cyclic`), for the task that finishes each commit.
+    me: std::sync::Weak<DatabaseInner>,
 }
 
 /// One tenant's database. Cheap to clone.
@@ -175,7 +177,7 @@ impl Database {
             None => None,
         };
         let last_ts = storage.max_ts().await?.unwrap_or(0);
-        let inner = Arc::new(DatabaseInner {
+        let inner = Arc::new_cyclic(|me| DatabaseInner {
             tenant,
             storage,
             catalog: RwLock::new(Arc::new(catalog)),
@@ -192,15 +194,17 @@ impl Database {
                 ..Hub::default()
             }),
             limits,
+            me: me.clone(),
         });
         let db = Self { inner };
         db.resume_backfills().await?;
         Ok(db)
     }
 
-    /// Whether this is the only handle on the database and nothing subscribes to it.
+    /// Whether this is the only handle on the database and nothing subscribes to it (the one
+    /// weak reference left is the database's own, `DatabaseInner::me`).
     pub fn is_unused(&self) -> bool {
-        Arc::strong_count(&self.inner) == 1 && Arc::weak_count(&self.inner) == 0
+        Arc::strong_count(&self.inner) == 1 && Arc::weak_count(&self.inner) == 1
     }
 
     /// The tenant.
@@ -817,9 +821,9 @@ impl DatabaseInner {
         let (mut batch, keys, _table) = build(&catalog, ts)?;
         batch.journal = keys.encode();
         let ticket = self.storage.submit(batch).await?;
-        self.hub.lock().unpublished.insert(ts);
-        state.last_ts = ts;
         let keys = Arc::new(keys);
+        self.hub.lock().unpublished.insert(ts, keys.clone());
+        state.last_ts = ts;
         state.recent.push_back(RecentCommit {
             ts,
             keys: keys.clone(),
@@ -830,51 +834,71 @@ impl DatabaseInner {
             }
         }
         drop(state);
-        if let Err(error) = ticket.durable().await {
-            // Never written: stop holding the snapshot back for it.
-            let mut hub = self.hub.lock();
-            hub.unpublished.remove(&ts);
-            self.advance_snapshot(&mut hub);
-            return Err(error.into());
-        }
-        self.publish(ts, keys);
-        Ok(ts)
+        // Durability is awaited, and the commit published, by a task of its own: a caller that
+        // goes away mid-commit (its client disconnected) must not leave the commit unpublished,
+        // or the snapshot would stop advancing behind it and its subscribers never hear of it.
+        let Some(inner) = self.me.upgrade() else {
+            return Err(EngineError::Storage(StorageError::Closed {
+                tenant: self.tenant.as_str().to_owned(),
+            }));
+        };
+        let finish = tokio::spawn(async move {
+            match ticket.durable().await {
+                Ok(()) => {
+                    inner.publish(ts);
+                    Ok(ts)
+                }
+                Err(error) => {
+                    // Never written (unless a later commit already published it, which only
+                    // woke its subscribers for nothing).
+                    inner.hub.lock().unpublished.remove(&ts);
+                    Err(EngineError::from(error))
+                }
+            }
+        });
+        finish.await.unwrap_or_else(|_| {
+            Err(EngineError::Storage(StorageError::Closed {
+                tenant: self.tenant.as_str().to_owned(),
+            }))
+        })
     }
 
-    /// Makes a durable commit visible: advances the snapshot and wakes the subscriptions whose
-    /// read sets it wrote into.
-    fn publish(&self, ts: u64, keys: Arc<WriteKeys>) {
+    /// Makes a durable commit visible, with every earlier one not published yet: records them
+    /// in the commit log, wakes the subscriptions whose read sets they wrote into and advances
+    /// the snapshot.
+    fn publish(&self, ts: u64) {
         let mut hub = self.hub.lock();
-        hub.unpublished.remove(&ts);
-        hub.published_max = hub.published_max.max(ts);
-        self.advance_snapshot(&mut hub);
-        let hit = hub.registry.invalidated(&keys);
-        for id in hit {
-            let registered_at = hub.waiters.get(&id).map(|(at, _)| *at);
-            if registered_at.is_some_and(|at| at < ts)
-                && let Some((_, sender)) = hub.waiters.remove(&id)
-            {
-                let _ = sender.send(ts);
-                hub.registry.remove(id);
+        let later = hub.unpublished.split_off(&(ts + 1));
+        let due = std::mem::replace(&mut hub.unpublished, later);
+        for (commit_ts, keys) in due {
+            let hit = hub.registry.invalidated(&keys);
+            for id in hit {
+                let registered_at = hub.waiters.get(&id).map(|(at, _)| *at);
+                if registered_at.is_some_and(|at| at < commit_ts)
+                    && let Some((_, sender)) = hub.waiters.remove(&id)
+                {
+                    let _ = sender.send(commit_ts);
+                    hub.registry.remove(id);
+                }
+            }
+            let position = hub
+                .durable
+                .iter()
+                .rposition(|c| c.ts < commit_ts)
+                .map_or(0, |p| p + 1);
+            hub.durable.insert(
+                position,
+                RecentCommit {
+                    ts: commit_ts,
+                    keys,
+                },
+            );
+            while hub.durable.len() > self.limits.conflict_window_commits {
+                if let Some(old) = hub.durable.pop_front() {
+                    hub.durable_window_start = old.ts;
+                }
             }
         }
-        let position = hub
-            .durable
-            .iter()
-            .rposition(|c| c.ts < ts)
-            .map_or(0, |p| p + 1);
-        hub.durable.insert(position, RecentCommit { ts, keys });
-        while hub.durable.len() > self.limits.conflict_window_commits {
-            if let Some(old) = hub.durable.pop_front() {
-                hub.durable_window_start = old.ts;
-            }
-        }
-    }
-
-    /// Moves the snapshot to the newest published timestamp that no unpublished one precedes.
-    fn advance_snapshot(&self, hub: &mut Hub) {
-        let horizon = hub.unpublished.first().map_or(u64::MAX, |first| first - 1);
-        self.durable_ts
-            .fetch_max(hub.published_max.min(horizon), Ordering::SeqCst);
+        self.durable_ts.fetch_max(ts, Ordering::SeqCst);
     }
 }

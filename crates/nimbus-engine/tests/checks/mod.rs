@@ -30,6 +30,7 @@ pub async fn run_all(provider: &Provider) {
     subscriptions::invalidation_is_precise(provider).await;
     subscriptions::late_subscribers_catch_up(provider).await;
     subscriptions::changed_between_is_exact_up_to_the_snapshot(provider).await;
+    subscriptions::abandoned_commits_never_hold_the_snapshot_back(provider).await;
     isolation::tenants_cannot_see_each_other(provider).await;
     provider.cleanup().await;
 }

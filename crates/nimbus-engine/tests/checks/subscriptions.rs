@@ -119,3 +119,31 @@ pub async fn changed_between_is_exact_up_to_the_snapshot(p: &Provider) {
     assert!(db.snapshot_ts() >= newest, "{}", p.name);
     assert!(db.changed_between(&reads, after, newest), "{}", p.name);
 }
+
+pub async fn abandoned_commits_never_hold_the_snapshot_back(p: &Provider) {
+    let db = setup(p, "abandoned").await;
+    // Callers that give up at every point of the commit path (a client disconnecting): a
+    // commit that was already submitted must still be published, or every later snapshot
+    // would stop at it.
+    for i in 0..200u64 {
+        let abandon_after = Duration::from_micros(i % 50 * 20);
+        let _ = tokio::time::timeout(
+            abandon_after,
+            db.run_mutation(async |tx| tx.insert("messages", obj(&[("channel", s("gone"))])).await),
+        )
+        .await;
+        let (_, ts) = db
+            .run_mutation(async |tx| tx.insert("messages", obj(&[("channel", s("kept"))])).await)
+            .await
+            .unwrap();
+        assert!(
+            db.snapshot_ts() >= ts,
+            "{}: a finished commit at {ts} is not visible (snapshot {})",
+            p.name,
+            db.snapshot_ts()
+        );
+    }
+    let mut tx = db.begin(TransactionMode::ReadOnly);
+    let kept = tx.collect(&channel("kept")).await.unwrap();
+    assert_eq!(kept.len(), 200, "{}", p.name);
+}
