@@ -848,12 +848,10 @@ impl DatabaseInner {
                     inner.publish(ts);
                     Ok(ts)
                 }
-                Err(error) => {
-                    // Never written (unless a later commit already published it, which only
-                    // woke its subscribers for nothing).
-                    inner.hub.lock().unpublished.remove(&ts);
-                    Err(EngineError::from(error))
-                }
+                // The entry stays in `unpublished`: a failure at commit may still have stored
+                // the batch (the outcome is unknown), so the next publication includes its keys.
+                // A needless wake-up is harmless; a missed one would leave a query stale.
+                Err(error) => Err(EngineError::from(error)),
             }
         });
         finish.await.unwrap_or_else(|_| {

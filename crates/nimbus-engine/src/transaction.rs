@@ -658,7 +658,13 @@ impl Transaction {
             self.record_read(stream.index.id, interval)?;
         }
         let (continue_cursor, is_done) = match stream.continue_position() {
-            None => (end_cursor.cloned().unwrap_or(Cursor::End), true),
+            // The range ran out: at the end of the data, or at the end cursor, which means the
+            // query is done only if that cursor is the end itself (a reactive page re-run up
+            // to its journal's end is still followed by the next page).
+            None => match end_cursor {
+                Some(end) => (end.clone(), matches!(end, Cursor::End)),
+                None => (Cursor::End, true),
+            },
             Some(position) => (Cursor::At(position), false),
         };
         Ok(Page {

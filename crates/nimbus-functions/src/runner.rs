@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use nimbus_engine::{Database, Engine, EngineError, ReadSet, Transaction, TransactionMode};
+use nimbus_engine::{Database, Engine, EngineError, ReadSet, TransactionMode};
 use nimbus_runtime::{
     AdmissionCaps, CancelToken, EntryPoint, ExecutionMode, GrantFamily, InvocationAuth,
     InvocationOutcome, InvocationRequest, PoolKind, ReturnEncoding, RuntimeError, RuntimeExecutor,
@@ -699,9 +699,9 @@ impl RunnerInner {
             .await;
         let tx = slot.lock().await.take();
         let read_set = tx.map(|mut tx| tx.read_set().clone());
-        // A query that threw stays reactive: its error carries what it read.
+        // A query that threw (or hit a limit) stays reactive: its error carries what it read.
         let with_reads = |mut error: FunctionError| {
-            if error.kind == FailureKind::User {
+            if matches!(error.kind, FailureKind::User | FailureKind::Limit) {
                 error.read_set = read_set.clone().map(Box::new);
             }
             error
@@ -859,6 +859,11 @@ impl RunnerInner {
             )));
         }
         validate_args(&info, &args, &parent.db.catalog())?;
+        // A nested mutation is a sub-transaction (as in Convex): it gets the caller's
+        // transaction to itself — the caller's own syscalls, and its other nested calls, wait
+        // on the caller's slot until it is done — and if it fails, exactly its writes are undone
+        // and the caller, which may catch the error, carries on without them.
+        let mut sub_transaction = None;
         let mode = match (&parent.mode, kind) {
             // A nested query is its own execution: it neither follows nor records the caller's
             // journal.
@@ -869,7 +874,14 @@ impl RunnerInner {
                 }
             }
             (BridgeMode::Mutation { tx }, FunctionKind::Mutation) => {
-                BridgeMode::Mutation { tx: tx.clone() }
+                let mut caller_slot = tx.clone().lock_owned().await;
+                let transaction = caller_slot
+                    .take()
+                    .ok_or_else(|| FunctionError::internal("the caller's transaction vanished"))?;
+                let savepoint = transaction.savepoint();
+                let own: TxSlot = Arc::new(tokio::sync::Mutex::new(Some(transaction)));
+                sub_transaction = Some((caller_slot, own.clone(), savepoint));
+                BridgeMode::Mutation { tx: own }
             }
             _ => return Err(FunctionError::user("this nested call is not allowed here")),
         };
@@ -879,15 +891,6 @@ impl RunnerInner {
             "invokeMutation"
         };
         let entry = Self::call_entry(&info, method, &args);
-        // A nested mutation is a sub-transaction (as in Convex): if it fails, its writes are
-        // undone and the caller, which may catch the error, carries on without them.
-        let sub_transaction = match &mode {
-            BridgeMode::Mutation { tx } => {
-                let savepoint = tx.lock().await.as_ref().map(Transaction::savepoint);
-                savepoint.map(|savepoint| (tx.clone(), savepoint))
-            }
-            _ => None,
-        };
         let result = async {
             let outcome = self
                 .invoke(
@@ -909,11 +912,14 @@ impl RunnerInner {
             Ok(value)
         }
         .await;
-        if result.is_err()
-            && let Some((tx, savepoint)) = sub_transaction
-            && let Some(tx) = tx.lock().await.as_mut()
-        {
-            tx.rollback_to(savepoint);
+        if let Some((mut caller_slot, own, savepoint)) = sub_transaction {
+            let mut transaction = own.lock().await.take().ok_or_else(|| {
+                FunctionError::internal("the nested mutation's transaction vanished")
+            })?;
+            if result.is_err() {
+                transaction.rollback_to(savepoint);
+            }
+            *caller_slot = Some(transaction);
         }
         result
     }

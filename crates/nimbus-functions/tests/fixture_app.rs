@@ -303,6 +303,13 @@ async fn nested_calls_from_mutations_and_actions() {
         .map(|m| m["body"].as_str().unwrap())
         .collect();
     assert_eq!(committed, ["kept", "after"], "after the commit");
+
+    // The caller's own write made while the failing nested mutation runs survives its rollback.
+    let out = h.ok("nested:outerWritesWhileInnerFails", json!({})).await;
+    assert_eq!(
+        out,
+        json!({ "inner": "rejected", "mine": "fulfilled", "seen": ["concurrent"] })
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,6 +30,9 @@ pub struct ServerConfig {
     pub ws_mutation_queue_max: usize,
     /// Idle time after which the server sends an application-level `Ping`.
     pub ws_ping_interval: Duration,
+    /// When a subscribed query was refused because its tenant was over capacity, how long
+    /// the session waits before running it again (its data may not change for a long time).
+    pub ws_overloaded_query_retry: Duration,
     /// Completed mutation outcomes kept per tenant for de-duplication across reconnects.
     pub mutation_dedupe_entries_max: usize,
     /// Function log entries kept per tenant for `stream_function_logs`.
@@ -73,6 +76,7 @@ impl ServerConfig {
             ws_outbound_queue_max: 1024,
             ws_mutation_queue_max: 1000,
             ws_ping_interval: Duration::from_secs(15),
+            ws_overloaded_query_retry: Duration::from_secs(1),
             mutation_dedupe_entries_max: 100_000,
             log_entries_max: 10_000,
             log_poll_timeout: Duration::from_secs(10),

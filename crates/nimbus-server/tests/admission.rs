@@ -80,3 +80,68 @@ async fn a_saturated_tenant_is_refused_before_any_work() {
     // The running call was not disturbed.
     assert_eq!(holder.await.unwrap()["value"], "rested");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_refused_for_capacity_is_retried_and_recovers() {
+    let server = start_with(None, |c| {
+        c.runner.admission = nimbus_runtime::AdmissionCaps {
+            active_max: 1,
+            queue_max: 0,
+            in_flight_max: 1,
+        };
+        c.ws_overloaded_query_retry = Duration::from_millis(300);
+    })
+    .await;
+    server.create_tenant("full").await;
+    let holder = {
+        let (http, base) = (server.http.clone(), server.base.clone());
+        tokio::spawn(async move {
+            http.post(format!("{base}/t/full/api/action"))
+                .json(&json!({ "path": "actions:nap", "args": { "ms": 1000 } }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    let executor = server.server.runner().executor().clone();
+    let full = nimbus_runtime::TenantId::new("full");
+    let started = Instant::now();
+    while executor.tenant_stats(&full).active == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the action never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The subscription's first run is refused (the tenant's one slot is taken); nothing it
+    // read can wake it, so the session runs it again on its own once the slot frees up.
+    let mut socket =
+        support::sync_socket::connect(&server.base, "full", "2e3f4a5b-6c7d-4e8f-9a0b-1c2d3e4f5a6b")
+            .await;
+    support::sync_socket::send(
+        &mut socket,
+        json!({ "type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
+            { "type": "Add", "queryId": 0, "udfPath": "messages:list", "args": [{}] },
+        ] }),
+    )
+    .await;
+    let first = support::sync_socket::next_message(&mut socket).await;
+    assert_eq!(first["modifications"][0]["type"], "QueryFailed", "{first}");
+    assert!(
+        first["modifications"][0]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("over capacity"),
+        "{first}"
+    );
+    let recovered = loop {
+        let message = support::sync_socket::next_message(&mut socket).await;
+        if message["modifications"][0]["type"] == "QueryUpdated" {
+            break message;
+        }
+    };
+    assert_eq!(recovered["modifications"][0]["value"], json!([]));
+    assert_eq!(holder.await.unwrap(), 200);
+}

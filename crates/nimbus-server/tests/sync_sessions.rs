@@ -259,6 +259,12 @@ async fn a_subscribed_page_keeps_its_boundaries_through_its_journal() {
         ["m2"],
         "{update}"
     );
+    let value = &update["modifications"][0]["value"];
+    assert_eq!(value["isDone"], false, "m3 still follows: {update}");
+    assert_eq!(
+        value["continueCursor"],
+        first["modifications"][0]["value"]["continueCursor"]
+    );
 
     // A client reconnecting with the journal it holds gets the same pinned page; without one
     // the page is filled to numItems again.

@@ -20,7 +20,7 @@ use convex_sync_types::{
 };
 use futures::{SinkExt, StreamExt};
 use nimbus_engine::ReadSet;
-use nimbus_functions::{CallRequest, FunctionKind};
+use nimbus_functions::{CallRequest, FailureKind, FunctionKind};
 use nimbus_values::Value;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
@@ -689,6 +689,20 @@ impl Session {
                 Err(error) => {
                     let read_set = error.read_set.clone().map(|reads| *reads);
                     watch(query, id, &db, read_set, ts, &self.invalidations);
+                    if error.kind == FailureKind::Overloaded {
+                        // Refused before it ran: nothing it read can wake it, so try again.
+                        let (retry, invalidations) = (
+                            self.state.config.ws_overloaded_query_retry,
+                            self.invalidations.clone(),
+                        );
+                        if let Some(watcher) = query.watcher.take() {
+                            watcher.abort();
+                        }
+                        query.watcher = Some(tokio::spawn(async move {
+                            tokio::time::sleep(retry).await;
+                            let _ = invalidations.send(id);
+                        }));
+                    }
                     let hash =
                         hash_result(&error.message, &error.log_lines, query.journal.as_deref());
                     if query.last_hash != Some(hash) {

@@ -1,3 +1,4 @@
+import { paginationOptsValidator } from "convex/server";
 import { v } from "convex/values";
 import { internalQuery, mutation, query } from "./_generated/server";
 
@@ -28,5 +29,20 @@ export const internalCount = internalQuery({
   args: {},
   handler: async (ctx) => {
     return (await ctx.db.query("messages").collect()).length;
+  },
+});
+
+// One page of messages, oldest first (what `usePaginatedQuery` subscribes to, page by page).
+export const page = query({
+  args: { paginationOpts: paginationOptsValidator },
+  handler: async (ctx, { paginationOpts }) => {
+    return await ctx.db.query("messages").paginate(paginationOpts);
+  },
+});
+
+export const remove = mutation({
+  args: { id: v.id("messages") },
+  handler: async (ctx, { id }) => {
+    await ctx.db.delete(id);
   },
 });
