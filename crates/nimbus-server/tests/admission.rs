@@ -9,6 +9,42 @@ use std::time::{Duration, Instant};
 use serde_json::{Value as Json, json};
 use support::start_with;
 
+/// Starts `actions:nap` on `tenant` and returns once it runs (holding the tenant's one slot for
+/// `ms`); the handle yields the action's reply.
+async fn hold_the_only_slot(
+    server: &support::Running,
+    tenant: &str,
+    ms: u64,
+) -> tokio::task::JoinHandle<Json> {
+    let holder = {
+        let (http, url) = (
+            server.http.clone(),
+            format!("{}/t/{tenant}/api/action", server.base),
+        );
+        tokio::spawn(async move {
+            http.post(url)
+                .json(&json!({ "path": "actions:nap", "args": { "ms": ms } }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Json>()
+                .await
+                .unwrap()
+        })
+    };
+    let executor = server.server.runner().executor().clone();
+    let id = nimbus_runtime::TenantId::new(tenant);
+    let started = Instant::now();
+    while executor.tenant_stats(&id).active == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the holding action never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    holder
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saturated_tenant_is_refused_before_any_work() {
     let server = start_with(None, |c| {
@@ -23,29 +59,7 @@ async fn a_saturated_tenant_is_refused_before_any_work() {
     server.create_tenant("calm").await;
 
     // An action that holds the tenant's only slot for a while.
-    let holder = {
-        let (http, base) = (server.http.clone(), server.base.clone());
-        tokio::spawn(async move {
-            http.post(format!("{base}/t/busy/api/action"))
-                .json(&json!({ "path": "actions:nap", "args": { "ms": 1500 } }))
-                .send()
-                .await
-                .unwrap()
-                .json::<Json>()
-                .await
-                .unwrap()
-        })
-    };
-    let executor = server.server.runner().executor().clone();
-    let busy = nimbus_runtime::TenantId::new("busy");
-    let started = Instant::now();
-    while executor.tenant_stats(&busy).active == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the holding action never started"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let holder = hold_the_only_slot(&server, "busy", 1500).await;
 
     let list = json!({ "path": "messages:list", "args": {} });
     let (status, body) = server.post("/t/busy/api/query", list.clone(), None).await;
@@ -93,27 +107,7 @@ async fn a_subscription_refused_for_capacity_is_retried_and_recovers() {
     })
     .await;
     server.create_tenant("full").await;
-    let holder = {
-        let (http, base) = (server.http.clone(), server.base.clone());
-        tokio::spawn(async move {
-            http.post(format!("{base}/t/full/api/action"))
-                .json(&json!({ "path": "actions:nap", "args": { "ms": 1000 } }))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
-    };
-    let executor = server.server.runner().executor().clone();
-    let full = nimbus_runtime::TenantId::new("full");
-    let started = Instant::now();
-    while executor.tenant_stats(&full).active == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the action never started"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let holder = hold_the_only_slot(&server, "full", 1000).await;
 
     // The subscription's first run is refused (the tenant's one slot is taken); nothing it
     // read can wake it, so the session runs it again on its own once the slot frees up.
@@ -143,5 +137,5 @@ async fn a_subscription_refused_for_capacity_is_retried_and_recovers() {
         }
     };
     assert_eq!(recovered["modifications"][0]["value"], json!([]));
-    assert_eq!(holder.await.unwrap(), 200);
+    assert_eq!(holder.await.unwrap()["value"], "rested");
 }
