@@ -426,6 +426,19 @@ fn readable_streams_carry_bodies() {
             for await (const _ of fast) fastChunks++;
             out.fastChunks = fastChunks;
             try { await new Response(slow).text(); } catch (e) { out.slowError = e.message; }
+            // With one branch errored, cancelling the other cancels the source.
+            let sourceCancelled = false;
+            let m = 0;
+            const endless = new ReadableStream({
+                pull(c) { c.enqueue(`e${m++}`); },
+                cancel() { sourceCancelled = true; },
+            });
+            const [lagging, reading] = endless.tee();
+            const readingReader = reading.getReader();
+            for (let i = 0; i < 1100; i++) await readingReader.read();
+            await readingReader.cancel("enough");
+            out.sourceCancelled = sourceCancelled;
+            out.laggingErrored = await lagging.getReader().read().then(() => false, () => true);
             return out;
         }
     "#;
@@ -445,6 +458,8 @@ fn readable_streams_carry_bodies() {
     assert_eq!(value["requestTexts"], serde_json::json!(["r1r2", "r1r2"]));
     assert_eq!(value["cloneUsed"], true);
     assert_eq!(value["fastChunks"], 1100);
+    assert_eq!(value["sourceCancelled"], true);
+    assert_eq!(value["laggingErrored"], true);
     assert!(
         value["slowError"]
             .as_str()

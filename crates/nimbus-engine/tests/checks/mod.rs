@@ -25,6 +25,7 @@ pub async fn run_all(provider: &Provider) {
     queries::index_ranges_order_filters_and_limits(provider).await;
     queries::pagination_is_stable_across_concurrent_inserts(provider).await;
     queries::reads_see_the_transactions_own_writes(provider).await;
+    queries::a_rollback_to_a_savepoint_undoes_exactly_the_later_writes(provider).await;
     schema::new_indexes_are_backfilled(provider).await;
     schema::validation_rejects_bad_writes_and_bad_schema_changes(provider).await;
     subscriptions::invalidation_is_precise(provider).await;

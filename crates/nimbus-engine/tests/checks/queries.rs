@@ -193,3 +193,35 @@ pub async fn reads_see_the_transactions_own_writes(p: &Provider) {
     assert!(tx.get(new).await.unwrap().is_some());
     assert_eq!(tx.count("items").await.unwrap(), 11);
 }
+
+pub async fn a_rollback_to_a_savepoint_undoes_exactly_the_later_writes(p: &Provider) {
+    let db = seeded(p, "savepoint").await;
+    let mut tx = db.begin(TransactionMode::ReadWrite);
+    let kept = tx
+        .insert("items", obj(&[("n", n(20.0)), ("group", s("even"))]))
+        .await
+        .unwrap();
+    let victim = tx
+        .collect(&QuerySpec::index("items", "by_n", vec![eq("n", n(3.0))]))
+        .await
+        .unwrap()[0]
+        .id;
+    let written_before = tx.usage().documents_written;
+    let savepoint = tx.savepoint();
+    let undone = tx
+        .insert("items", obj(&[("n", n(21.0)), ("group", s("odd"))]))
+        .await
+        .unwrap();
+    tx.delete(victim).await.unwrap();
+    tx.delete(kept).await.unwrap();
+    tx.rollback_to(savepoint);
+    assert!(tx.get(kept).await.unwrap().is_some(), "{}", p.name);
+    assert!(tx.get(victim).await.unwrap().is_some(), "{}", p.name);
+    assert!(tx.get(undone).await.unwrap().is_none(), "{}", p.name);
+    assert_eq!(tx.usage().documents_written, written_before, "{}", p.name);
+    db.commit(tx).await.unwrap();
+    let mut check = db.begin(TransactionMode::ReadOnly);
+    assert_eq!(check.count("items").await.unwrap(), 12, "{}", p.name);
+    assert!(check.get(kept).await.unwrap().is_some(), "{}", p.name);
+    assert!(check.get(undone).await.unwrap().is_none(), "{}", p.name);
+}

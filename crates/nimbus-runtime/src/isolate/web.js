@@ -410,6 +410,11 @@ class ReadableStream {
                 );
               }
             });
+            // A branch that errored is done with the source: cancelling the other one now
+            // cancels the source.
+            controllers.forEach((controller, i) => {
+              if (controller.desiredSize === null) cancelled[i] = true;
+            });
           },
           (error) => {
             pulling = null;
