@@ -39,6 +39,53 @@ fn app_meta_key(key: &str) -> String {
 /// Storage metadata key holding the schema JSON.
 pub const SCHEMA_META_KEY: &str = "schema";
 
+/// The conflict-retry policy of every read-write transaction loop (`run_mutation`, and callers
+/// that drive their own loop through [`Database::occ_retries`]): a conflict or a snapshot that
+/// fell out of the window runs the body again, up to `occ_attempts_max` times, with exponential
+/// backoff from `occ_backoff_initial`; then the error is `Conflict`.
+#[derive(Debug)]
+pub struct OccRetries {
+    attempt: u32,
+    attempts_max: u32,
+    backoff: std::time::Duration,
+    last_table: String,
+}
+
+impl OccRetries {
+    fn new(limits: &EngineLimits) -> Self {
+        Self {
+            attempt: 1,
+            attempts_max: limits.occ_attempts_max,
+            backoff: limits.occ_backoff_initial,
+            last_table: String::new(),
+        }
+    }
+
+    /// Given one attempt's commit result: `Some(ts)` when it committed, `None` (after the
+    /// backoff) when the body should run again, an error when it is final.
+    pub async fn after(
+        &mut self,
+        commit: Result<u64, EngineError>,
+    ) -> Result<Option<u64>, EngineError> {
+        match commit {
+            Ok(ts) => return Ok(Some(ts)),
+            Err(EngineError::RetryableConflict { table }) => self.last_table = table,
+            Err(EngineError::SnapshotTooOld { .. }) => {}
+            Err(other) => return Err(other),
+        }
+        if self.attempt >= self.attempts_max {
+            return Err(EngineError::Conflict {
+                table: std::mem::take(&mut self.last_table),
+                attempts: self.attempts_max,
+            });
+        }
+        tokio::time::sleep(self.backoff).await;
+        self.backoff *= 2;
+        self.attempt += 1;
+        Ok(None)
+    }
+}
+
 /// A commit kept for conflict checks and subscription catch-up.
 #[derive(Debug, Clone)]
 struct RecentCommit {
@@ -264,33 +311,25 @@ impl Database {
             .await
     }
 
+    /// The retry policy for a caller that runs its own read-write transaction loop.
+    pub fn occ_retries(&self) -> OccRetries {
+        OccRetries::new(&self.inner.limits)
+    }
+
     /// Runs `body` in a read-write transaction and commits it, re-running it on conflicts
     /// (bounded by `occ_attempts_max`, with exponential backoff).
     pub async fn run_mutation<T>(
         &self,
         mut body: impl AsyncFnMut(&mut Transaction) -> Result<T, EngineError>,
     ) -> Result<(T, u64), EngineError> {
-        let limits = &self.inner.limits;
-        let mut backoff = limits.occ_backoff_initial;
-        let mut last_table = String::new();
-        for attempt in 1..=limits.occ_attempts_max {
+        let mut retries = self.occ_retries();
+        loop {
             let mut tx = self.begin(TransactionMode::ReadWrite);
             let value = body(&mut tx).await?;
-            match self.commit(tx).await {
-                Ok(ts) => return Ok((value, ts)),
-                Err(EngineError::RetryableConflict { table }) => last_table = table,
-                Err(EngineError::SnapshotTooOld { .. }) => {}
-                Err(other) => return Err(other),
-            }
-            if attempt < limits.occ_attempts_max {
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
+            if let Some(ts) = retries.after(self.commit(tx).await).await? {
+                return Ok((value, ts));
             }
         }
-        Err(EngineError::Conflict {
-            table: last_table,
-            attempts: limits.occ_attempts_max,
-        })
     }
 
     /// [`Database::run_mutation`] for code that must stay `Send` (spawned tasks, host-call
@@ -303,27 +342,14 @@ impl Database {
         ) -> futures::future::BoxFuture<'a, Result<T, EngineError>>
         + Send,
     ) -> Result<(T, u64), EngineError> {
-        let limits = &self.inner.limits;
-        let mut backoff = limits.occ_backoff_initial;
-        let mut last_table = String::new();
-        for attempt in 1..=limits.occ_attempts_max {
+        let mut retries = self.occ_retries();
+        loop {
             let mut tx = self.begin(TransactionMode::ReadWrite);
             let value = body(&mut tx).await?;
-            match self.commit(tx).await {
-                Ok(ts) => return Ok((value, ts)),
-                Err(EngineError::RetryableConflict { table }) => last_table = table,
-                Err(EngineError::SnapshotTooOld { .. }) => {}
-                Err(other) => return Err(other),
-            }
-            if attempt < limits.occ_attempts_max {
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
+            if let Some(ts) = retries.after(self.commit(tx).await).await? {
+                return Ok((value, ts));
             }
         }
-        Err(EngineError::Conflict {
-            table: last_table,
-            attempts: limits.occ_attempts_max,
-        })
     }
 
     /// Subscribes to a read set observed at `ts`. Resolves as soon as a commit newer than `ts`

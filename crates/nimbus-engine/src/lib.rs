@@ -22,7 +22,7 @@ mod subscriptions;
 mod transaction;
 
 pub use catalog::{Catalog, FieldPath, IndexId, IndexInfo, IndexKind, IndexState, TableInfo};
-pub use database::{Database, SCHEMA_META_KEY, Subscription};
+pub use database::{Database, OccRetries, SCHEMA_META_KEY, Subscription};
 pub use document::Document;
 pub use engine::Engine;
 pub use error::EngineError;

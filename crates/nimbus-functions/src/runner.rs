@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use nimbus_engine::{Database, Engine, EngineError, ReadSet, TransactionMode};
+use nimbus_engine::{Database, Engine, ReadSet, TransactionMode};
 use nimbus_runtime::{
     AdmissionCaps, CancelToken, EntryPoint, ExecutionMode, GrantFamily, InvocationAuth,
     InvocationOutcome, InvocationRequest, PoolKind, ReturnEncoding, RuntimeError, RuntimeExecutor,
@@ -733,10 +733,8 @@ impl RunnerInner {
         depth: u32,
         unqueued: bool,
     ) -> Result<CallOutcome, FunctionError> {
-        let limits = nimbus_engine::EngineLimits::default();
-        let mut backoff = limits.occ_backoff_initial;
-        let mut conflict_table = String::new();
-        for attempt in 1..=limits.occ_attempts_max {
+        let mut retries = db.occ_retries();
+        loop {
             let tx = db.begin(TransactionMode::ReadWrite);
             let snapshot = tx.snapshot_ts();
             let slot: TxSlot = Arc::new(tokio::sync::Mutex::new(Some(tx)));
@@ -766,8 +764,8 @@ impl RunnerInner {
                 Self::decode_result(&outcome).map_err(|e| e.with_logs(log_lines.clone()))?;
             validate_returns(info, &value, &db.catalog())
                 .map_err(|e| e.with_logs(log_lines.clone()))?;
-            match db.commit(tx).await {
-                Ok(ts) => {
+            match retries.after(db.commit(tx).await).await {
+                Ok(Some(ts)) => {
                     return Ok(CallOutcome {
                         value,
                         log_lines,
@@ -777,19 +775,10 @@ impl RunnerInner {
                         journal: None,
                     });
                 }
-                Err(EngineError::RetryableConflict { table }) => conflict_table = table,
-                Err(EngineError::SnapshotTooOld { .. }) => {}
-                Err(other) => return Err(FunctionError::from_engine(other).with_logs(log_lines)),
-            }
-            if attempt < limits.occ_attempts_max {
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
+                Ok(None) => {}
+                Err(error) => return Err(FunctionError::from_engine(error).with_logs(log_lines)),
             }
         }
-        Err(FunctionError::from_engine(EngineError::Conflict {
-            table: conflict_table,
-            attempts: limits.occ_attempts_max,
-        }))
     }
 
     async fn run_action(

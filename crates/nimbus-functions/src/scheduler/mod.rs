@@ -451,8 +451,8 @@ async fn run_mutation_job(
         .function(&path)
         .cloned()
         .ok_or_else(|| FunctionError::not_found(name.to_owned()))?;
-    let limits = nimbus_engine::EngineLimits::default();
-    for _ in 0..limits.occ_attempts_max {
+    let mut retries = db.occ_retries();
+    loop {
         let mut tx = db.begin(TransactionMode::ReadWrite);
         if !still_pending(&mut tx, id)
             .await
@@ -495,9 +495,11 @@ async fn run_mutation_job(
                 finish(&mut tx, id, state("success"), Some(now))
                     .await
                     .map_err(FunctionError::from_engine)?;
-                match db.commit(tx).await {
-                    Ok(_) => return Ok(true),
-                    Err(e) if e.is_retryable() => continue,
+                match retries.after(db.commit(tx).await).await {
+                    Ok(Some(_)) => return Ok(true),
+                    Ok(None) => continue,
+                    // Still pending: the next scheduler pass tries again.
+                    Err(EngineError::Conflict { .. }) => return Ok(false),
                     Err(e) => return Err(FunctionError::from_engine(e)),
                 }
             }
@@ -519,7 +521,6 @@ async fn run_mutation_job(
             }
         }
     }
-    Ok(false)
 }
 
 /// Runs an action job at most once: `inProgress` commits before the action starts.
