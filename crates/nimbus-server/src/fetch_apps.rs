@@ -588,12 +588,25 @@ enum AppRequestBody {
 }
 
 fn too_large() -> Response {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "BodyTooLarge",
-        format!("request bodies of fetch apps are limited to {FETCH_APP_BODY_BYTES_MAX} bytes"),
+    closing(
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BodyTooLarge",
+            format!("request bodies of fetch apps are limited to {FETCH_APP_BODY_BYTES_MAX} bytes"),
+        )
+        .into_response(),
     )
-    .into_response()
+}
+
+/// Marks a response that refuses a body it did not read whole: the rest of that body is still
+/// on the connection, so it cannot carry another request. `Connection: close` tells the client
+/// so (and hyper closes it); otherwise a client's next request on it races the close.
+pub(crate) fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 async fn serve(

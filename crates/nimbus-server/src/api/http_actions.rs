@@ -185,10 +185,12 @@ fn observe(
 }
 
 fn too_large(limit: usize) -> Response {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "BodyTooLarge",
-        format!("HTTP action request and response bodies are limited to {limit} bytes"),
+    crate::fetch_apps::closing(
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BodyTooLarge",
+            format!("HTTP action request and response bodies are limited to {limit} bytes"),
+        )
+        .into_response(),
     )
-    .into_response()
 }

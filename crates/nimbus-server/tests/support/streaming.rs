@@ -59,6 +59,8 @@ pub async fn assert_unsized_body_over_limit_refused(server: &Running, url: &str,
     chunks.push(vec![1]);
     let response = post_chunked(server, url, chunks).await;
     assert_eq!(response.status(), 413);
+    // The unread rest of the body makes the connection unusable: the client must not reuse it.
+    assert_eq!(response.headers()["connection"], "close");
 }
 
 /// GET a handler whose stream fails midway: the response must break, not end as if complete.
